@@ -1,0 +1,79 @@
+"""Kernel speed-ups: turn a pytest-benchmark JSON into a table of fused-vs-reference ratios.
+
+    python -m pytest tests/benchmarks --benchmark-enable --benchmark-json=results/bench.json
+    python reproduce/kernel_speedups.py results/bench.json [--out results/kernel_speedups.md]
+
+Each row is one (op, shape, device) group of a single benchmark run; the speed-up of an impl is the
+reference's median time divided by the impl's median time (> 1 means faster than the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+
+
+def speedup_rows(bench: dict) -> list[dict]:
+    """Group benchmark entries by (op, shape, device); one row per group with medians and ratios."""
+    groups: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for entry in bench["benchmarks"]:
+        info = entry.get("extra_info", {})
+        if "impl" not in info:
+            continue
+        key = (info["op"], tuple(info["shape"]), info["device"])
+        groups[key][info["impl"]] = entry["stats"]["median"]
+    rows = []
+    for (op, shape, device), medians in sorted(groups.items()):
+        ref = medians.get("reference")
+        row = {"op": op, "shape": "x".join(map(str, shape)), "device": device}
+        for impl, median in sorted(medians.items()):
+            row[f"{impl} ms"] = 1e3 * median
+            if ref is not None and impl != "reference":
+                row[f"{impl} speed-up"] = ref / median
+        rows.append(row)
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for col in columns:
+            val = row.get(col, "")
+            cells.append(f"{val:.3g}" if isinstance(val, float) else str(val))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
+    parser.add_argument("--out", help="also write the Markdown table here (atomically)")
+    args = parser.parse_args(argv)
+    with open(args.json, encoding="utf-8") as fh:
+        bench = json.load(fh)
+    rows = speedup_rows(bench)
+    if not rows:
+        print(
+            f"{args.json}: no ads_bench benchmark entries (was --benchmark-enable set?)",
+            file=sys.stderr,
+        )
+        return 1
+    machine = bench.get("machine_info", {})
+    header = f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('python_version', '?')}"
+    table = f"{header}\n\n{to_markdown(rows)}\n"
+    print(table)
+    if args.out:
+        tmp = f"{args.out}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(table)
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
