@@ -24,6 +24,9 @@ TORCH_LIBRARY(ads_bench, m) {
       "gaussian_logprob_backward(Tensor grad, Tensor x, Tensor mean, Tensor log_var)"
       " -> (Tensor, Tensor, Tensor)");
   m.def("cuda_version() -> int", &cuda_version);
+  // Test hook: simulate every (block, thread) of a launch over `items` items on the CPU and count the
+  // visits of each item (see ads_bench/launch.h). Returns (counts [items] int32, blocks launched).
+  m.def("_launch_visits(int items, int threads) -> (Tensor, int)");
 }
 
 }  // namespace ads_bench

@@ -1,0 +1,144 @@
+"""Target registry: look targets up by name, import path or object.
+
+``get_target`` resolves, in order:
+
+1. a :class:`~ads_bench.targets.base.Target` instance -> returned unchanged;
+2. a string containing ``":"`` -> ``"package.module:attribute"`` import path; the attribute
+   may be a class or factory (called with ``**kwargs``) or an already-built object;
+3. any other string -> a name registered in :data:`TARGETS` (``gmm25``, ``gmm40``, ``gmm9``,
+   ``funnel``, ``manywell`` and anything added with :func:`register_target`), whose factory
+   is called with ``**kwargs``;
+4. a duck-typed object with ``dim`` and ``log_prob``, or a plain callable log density with
+   ``dim=`` -> wrapped by :func:`~ads_bench.targets.adapter.wrap_target`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .adapter import wrap_target
+from .base import Target
+from .funnel import Funnel
+from .gmm import gmm9, gmm25, gmm40
+from .manywell import ManyWell
+
+__all__ = ["TARGETS", "UnknownTargetError", "get_target", "register_target"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: name -> factory (class or function) returning a :class:`Target`.
+TARGETS: dict[str, Callable[..., Any]] = {}
+
+_ADAPTER_KWARGS = ("dim", "log_z", "name", "sample")
+
+
+class UnknownTargetError(KeyError, ValueError):
+    """Unknown target name (both a ``KeyError`` and a ``ValueError``)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+def register_target(name: str, *, overwrite: bool = False) -> Callable[[F], F]:
+    """Decorator registering a target factory (class or function) under ``name``."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"target name must be a non-empty string without ':', got {name!r}")
+
+    def deco(factory: F) -> F:
+        if not callable(factory):
+            raise TypeError(f"register_target({name!r}) needs a callable factory")
+        if name in TARGETS and not overwrite and TARGETS[name] is not factory:
+            raise ValueError(f"target {name!r} is already registered (pass overwrite=True)")
+        TARGETS[name] = factory
+        return factory
+
+    return deco
+
+
+for _name, _factory in (
+    ("gmm25", gmm25),
+    ("gmm40", gmm40),
+    ("gmm9", gmm9),
+    ("funnel", Funnel),
+    ("manywell", ManyWell),
+):
+    register_target(_name)(_factory)
+
+
+def _import_attr(path: str) -> Any:
+    module_name, _, attr_path = path.partition(":")
+    if not module_name or not attr_path:
+        raise ValueError(f"import path must look like 'package.module:attribute', got {path!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(
+            f"cannot import module {module_name!r} for target {path!r}: {exc}"
+        ) from exc
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError(
+                f"module {module_name!r} has no attribute {attr_path!r} (target {path!r})"
+            ) from None
+    return obj
+
+
+def _is_target_like(obj: Any) -> bool:
+    return isinstance(obj, Target) or (hasattr(obj, "log_prob") and not isinstance(obj, type))
+
+
+def get_target(name_or_obj: Any, **kwargs: Any) -> Target:
+    """Resolve a target from a registered name, an import path or an object (see module doc).
+
+    Raises:
+        UnknownTargetError: unknown registered name (message lists valid names).
+        ImportError / AttributeError: bad ``"module:attribute"`` path.
+        TypeError: an object lacking ``dim`` or ``log_prob``; kwargs given with an instance.
+    """
+    obj = name_or_obj
+    if isinstance(obj, str):
+        if ":" in obj:
+            attr = _import_attr(obj)
+            if _is_target_like(attr):
+                return get_target(attr, **kwargs)
+            if callable(attr):
+                return _finish(attr(**kwargs), source=obj)
+            return get_target(attr, **kwargs)
+        key = obj.strip()
+        if key not in TARGETS and key.lower() in TARGETS:
+            key = key.lower()
+        if key not in TARGETS:
+            raise UnknownTargetError(
+                f"unknown target {obj!r}; valid names: {', '.join(sorted(TARGETS))} "
+                "(or a 'package.module:attribute' import path)"
+            )
+        return _finish(TARGETS[key](**kwargs), source=key)
+    if isinstance(obj, Target):
+        if kwargs:
+            raise TypeError(
+                f"keyword arguments {sorted(kwargs)} cannot be applied to an existing "
+                f"Target instance ({obj.name!r})"
+            )
+        return obj
+    if isinstance(obj, type):  # a class: build it, then adapt if needed
+        return _finish(obj(**kwargs), source=obj.__name__)
+    unknown = sorted(set(kwargs) - set(_ADAPTER_KWARGS))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword arguments {unknown} for wrapping {type(obj).__name__}; "
+            f"allowed: {list(_ADAPTER_KWARGS)}"
+        )
+    return wrap_target(obj, **kwargs)
+
+
+def _finish(built: Any, *, source: str) -> Target:
+    if isinstance(built, Target):
+        return built
+    try:
+        return wrap_target(built)
+    except TypeError as exc:
+        raise TypeError(f"target factory {source!r} returned an unusable object: {exc}") from exc
