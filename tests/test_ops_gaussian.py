@@ -170,3 +170,25 @@ def test_cpp_checks_reject_bad_calls_directly():
         torch.ops.ads_bench.gaussian_logprob(x.half(), x.half(), x.half())
     with pytest.raises(RuntimeError, match="grad has shape"):
         torch.ops.ads_bench.gaussian_logprob_backward(torch.zeros(2), x, x, x)
+
+
+def test_float32_exp_accuracy_over_the_whole_range():
+    # The fused float32 kernel uses an inlined polynomial exp (csrc/include/ads_bench/common.h);
+    # compare with float64 over log-variances spanning exp's finite float32 range.
+    log_var = torch.linspace(-87.0, 88.0, 100_003)[:, None]  # float32 inputs ...
+    x = torch.full_like(log_var, 1.5)
+    mean = torch.full_like(log_var, 0.25)
+    exact = reference.gaussian_logprob(x.double(), mean.double(), log_var.double())  # ... exact math
+    got = gaussian_logprob(x, mean, log_var, impl="fused").double()
+    rel = ((got - exact).abs() / exact.abs().clamp_min(1.0)).max().item()
+    assert rel < 1e-6
+
+
+def test_nan_and_inf_propagate_never_silently_vanish():
+    x = torch.tensor([[float("nan"), 0.0], [0.0, 0.0], [float("inf"), 0.0]])
+    zeros = torch.zeros_like(x)
+    for impl in ("fused", "reference"):
+        out = gaussian_logprob(x, zeros, zeros, impl=impl)
+        assert out[0].isnan() and out[1].isfinite() and out[2] == float("-inf")
+        nan_var = torch.tensor([[0.0, float("nan")]])
+        assert gaussian_logprob(nan_var, nan_var * 0, nan_var, impl=impl).isnan().all()
