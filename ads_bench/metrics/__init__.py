@@ -1,0 +1,45 @@
+"""Evaluation metrics for diffusion samplers: log Z estimators, ESS and sample distances.
+
+Modules (one concept each):
+
+- :mod:`.logz`       ELBO, importance-sampling log Z, EUBO, ESS from log-weights ``[N]``.
+- :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
+- :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-annealed sparse Sinkhorn).
+- :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
+- :mod:`.modes`      entropic mode coverage (EMC) for mixture targets.
+- :mod:`.evaluate`   one-call dictionaries of the above.
+
+Conventions: inputs are torch tensors (numpy arrays are accepted), validated and
+converted to float64; log-weights are ``[N]``, sample sets ``[N, d]``. Scalar metrics
+return Python floats; :func:`sinkhorn` returns a :class:`SinkhornResult` dataclass
+(``.value``, ``.eps``, diagnostics, ``.as_dict()``). ``w2`` is W2 (not squared),
+``sinkhorn(...).value`` is in squared-distance units (-> W2^2 as eps -> 0), ``mmd`` is
+MMD (not squared).
+"""
+
+from .evaluate import evaluate_log_weights, evaluate_samples
+from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
+from .logz import delta_logz, elbo, ess, eubo, logz_is
+from .modes import emc, mode_histogram
+from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
+from .transport import w2
+
+__all__ = [
+    "DEFAULT_BANDWIDTHS",
+    "EntropicOTResult",
+    "SinkhornResult",
+    "delta_logz",
+    "elbo",
+    "emc",
+    "entropic_ot",
+    "ess",
+    "eubo",
+    "evaluate_log_weights",
+    "evaluate_samples",
+    "logz_is",
+    "mmd",
+    "mmd2",
+    "mode_histogram",
+    "sinkhorn",
+    "w2",
+]

@@ -1,0 +1,185 @@
+"""The training loop, config, methods and CLI: end to end on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import ads_bench
+from ads_bench import training
+from ads_bench.config import Config
+from ads_bench.methods import METHODS, get_method, make_config
+from ads_bench.replay import ReplayBuffer
+from ads_bench.training import NonFiniteError, train, validate_config
+
+TINY = {
+    "sampler.hidden": 16,
+    "sampler.n_freq": 8,
+    "train.batch_size": 32,
+    "eval.n": 64,
+    "eval.every": 0,
+}
+
+
+class Gauss1D:
+    """A user target: N(1, 0.5^2) scaled by e^1.5, so log Z = 1.5."""
+
+    dim = 1
+    log_z = 1.5
+
+    def log_prob(self, x):
+        z = (x[..., 0] - 1.0) / 0.5
+        return -0.5 * z**2 - math.log(0.5 * math.sqrt(2 * math.pi)) + 1.5
+
+    def sample(self, n, generator=None, dtype=torch.float32):
+        return (1.0 + 0.5 * torch.randn(n, 1, generator=generator)).to(dtype)
+
+
+def test_adaptive_learns_a_gaussian_log_z():
+    overrides = {"sampler.steps": 5, "sampler.t_scale": 1.0, "sampler.hidden": 32,
+                 "train.iterations": 250, "eval.every": 0, "eval.sample_metrics": False}  # fmt: skip
+    result = ads_bench.train(
+        make_config("adaptive", "x", overrides=overrides), Gauss1D(), progress=False
+    )
+    m = result.metrics
+    assert m["delta_logz_elbo"] < 0.05
+    assert m["delta_logz_is"] < 0.05
+    assert abs(m["logz_learned"] - 1.5) < 0.05
+    assert m["eubo"] >= 1.5 - 0.05 and m["elbo"] <= 1.5 + 0.05
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_runs_and_its_loss_falls(method, tmp_path):
+    cfg = make_config(
+        method, "gmm9", overrides={**TINY, "train.iterations": 60, "sampler.steps": 4}
+    )
+    result = train(cfg, out_dir=tmp_path, progress=False)
+    assert result.env["fused_kernels"] is True
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert set(data) == {"config", "metrics", "timing", "env"}
+    for key in ("elbo", "logz_is", "eubo", "ess", "w2", "sinkhorn", "mmd"):
+        assert math.isfinite(data["metrics"][key]), key
+    assert (data["metrics"]["logz_learned"] is None) == (cfg.train.objective == "vargrad")
+    assert data["timing"]["ms_per_iteration"] > 0
+    assert (tmp_path / "history.csv").read_text().startswith("iteration,loss")
+
+
+def test_loss_falls_with_training():
+    over = {**TINY, "train.iterations": 150, "eval.every": 10, "eval.n": 256, "sampler.steps": 5}
+    history = train(make_config("fixed", "x", overrides=over), Gauss1D(), progress=False).history
+    first, last = history[:3], history[-3:]
+    assert sum(r["loss"] for r in last) < 0.2 * sum(r["loss"] for r in first)
+    assert min(r["elbo"] for r in last) > max(r["elbo"] for r in first)
+
+
+def test_resume_continues_the_same_run(tmp_path, monkeypatch):
+    over = {**TINY, "train.iterations": 40, "train.checkpoint_every": 20, "sampler.steps": 3}
+    cfg = make_config("adaptive", "gmm9", overrides=over)  # replay, target network, two losses
+    straight = train(cfg, out_dir=tmp_path / "a", progress=False)
+
+    real_step = training._Run.step
+
+    def interrupted(self, it):
+        if it == 27:
+            raise KeyboardInterrupt
+        return real_step(self, it)
+
+    monkeypatch.setattr(training._Run, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out_dir=tmp_path / "b", progress=False)
+    assert not (tmp_path / "b" / "result.json").exists()
+    monkeypatch.setattr(training._Run, "step", real_step)
+    resumed = train(cfg, out_dir=tmp_path / "b", progress=False)
+    assert resumed.timing["resumed"]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["iteration"] == b["iteration"] == 40
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0)
+    assert resumed.metrics == straight.metrics
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    cfg = make_config(
+        "fixed", "gmm9", overrides={**TINY, "train.iterations": 5, "train.checkpoint_every": 5}
+    )
+    train(cfg, out_dir=tmp_path, progress=False)
+    other = cfg.with_overrides({"train.lr_gen": 1e-2})
+    with pytest.raises(ValueError, match="different configuration"):
+        train(other, out_dir=tmp_path, progress=False)
+
+
+def test_non_finite_loss_stops_with_iteration_and_quantity(tmp_path):
+    class Bad(Gauss1D):
+        def log_prob(self, x):
+            return torch.where(x[..., 0] > -100, torch.nan, 0.0)
+
+    cfg = make_config("fixed", "x", overrides={**TINY, "train.iterations": 5})
+    with pytest.raises(NonFiniteError, match="non-finite loss at iteration 0"):
+        train(cfg, Bad(), out_dir=tmp_path, progress=False)
+
+
+def test_tlm_never_updates_generation_from_the_tlm_loss():
+    from ads_bench.objectives import objective_losses
+    from ads_bench.rollout import forward_rollout
+    from ads_bench.training import build_sampler
+
+    cfg = make_config("adaptive-tlm", "gmm9", overrides={**TINY, "sampler.shared_backbone": False})
+    target = ads_bench.targets.get_target("gmm9")
+    model = build_sampler(cfg, target)
+    traj = forward_rollout(model, 8)
+    losses = objective_losses(
+        model, traj, target.log_prob(traj.states[:, -1]), "tlm", use_target=True
+    )
+    gen = model.parameter_groups()["generation"]
+    grads = torch.autograd.grad(losses.dest, gen, allow_unused=True)
+    assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
+    tgt = list(model.target_destruction.parameters())
+    assert all(not p.requires_grad for p in tgt)
+
+
+def test_config_overrides_and_errors():
+    cfg = Config().with_overrides({"sampler.steps": "7", "r_a": "none", "train.iterations": "2e3"})
+    assert (cfg.sampler.steps, cfg.sampler.r_a, cfg.train.iterations) == (7, None, 2000)
+    with pytest.raises(ValueError, match=r"unknown config field 'sampler\.nope'"):
+        Config().with_overrides({"sampler.nope": 1})
+    with pytest.raises(ValueError, match="cannot parse 'x' as int"):
+        Config().with_overrides({"sampler.steps": "x"})
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("nope")
+    with pytest.raises(ValueError, match="tlm' needs a target network"):
+        validate_config(make_config("adaptive-tlm", overrides={"train.target_rate": None}))
+    assert Config().key() == Config().key() != cfg.key()
+
+
+def test_replay_buffer_rank_priorities():
+    buf = ReplayBuffer(4, 1, k=0.01)
+    buf.add(torch.tensor([[0.0], [1.0], [2.0]]), torch.tensor([0.0, 2.0, 1.0]))
+    probs = buf.probabilities()
+    expected = torch.tensor([1 / (0.03 + 2), 1 / 0.03, 1 / (0.03 + 1)], dtype=torch.float64)
+    torch.testing.assert_close(probs, expected / expected.sum())
+    buf.add(torch.tensor([[5.0], [6.0]]), torch.tensor([0.5, float("nan")]))  # NaN dropped
+    assert len(buf) == 4
+    buf.add(torch.tensor([[7.0]]), torch.tensor([3.0]))  # overwrites the oldest
+    assert sorted(buf.x[:, 0].tolist()) == [1.0, 2.0, 5.0, 7.0]
+
+
+def test_cli_dry_run_and_errors(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ads_bench.train", *args],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    out = cli("--method", "bounded", "--steps", "5", "--set", "train.lr_dest=1e-4", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["sampler"]["destruction"] == "bounded" and cfg["train"]["lr_dest"] == 1e-4
+    assert cfg["sampler"]["steps"] == 5
+    bad = cli("--target", "nope", "--dry-run")
+    assert bad.returncode == 2 and "valid names" in bad.stderr
+    bad = cli("--set", "train.batch_size=0", "--dry-run")
+    assert bad.returncode == 2 and "batch_size" in bad.stderr
