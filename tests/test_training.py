@@ -183,3 +183,26 @@ def test_cli_dry_run_and_errors(tmp_path):
     assert bad.returncode == 2 and "valid names" in bad.stderr
     bad = cli("--set", "train.batch_size=0", "--dry-run")
     assert bad.returncode == 2 and "batch_size" in bad.stderr
+
+
+@pytest.mark.parametrize("target", ["gmm25", "gmm40", "gmm9", "funnel", "manywell"])
+def test_every_method_on_every_target_at_smoke_budget(target):
+    over = {**TINY, "train.iterations": 3, "train.batch_size": 16, "eval.n": 32, "sampler.steps": 3}
+    for method in sorted(METHODS):
+        result = train(make_config(method, target, overrides=over), progress=False)
+        finite = [k for k in ("elbo", "eubo", "w2", "ess") if math.isfinite(result.metrics[k])]
+        assert finite == ["elbo", "eubo", "w2", "ess"], (method, result.metrics)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"sampler.langevin": True}, {"sampler.prior": "gaussian"}, {"train.objective": "kl",
+     "train.replay_ratio": 0.0}, {"sampler.r_a": None}, {"train.impl": "reference"},
+     {"train.exploration_std": 0.5}, {"train.grad_clip": 1.0}],
+    ids=["langevin", "gaussian-prior", "kl", "unbounded", "reference-ops", "exploration", "clip"],
+)  # fmt: skip
+def test_variants_run(extra):
+    over = {**TINY, "train.iterations": 5, "sampler.steps": 3, **extra}
+    result = train(make_config("adaptive", "gmm9", overrides=over), progress=False)
+    assert math.isfinite(result.metrics["elbo"])
+    assert result.env["fused_kernels"] == (extra.get("train.impl") != "reference")
