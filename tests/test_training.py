@@ -206,3 +206,29 @@ def test_variants_run(extra):
     result = train(make_config("adaptive", "gmm9", overrides=over), progress=False)
     assert math.isfinite(result.metrics["elbo"])
     assert result.env["fused_kernels"] == (extra.get("train.impl") != "reference")
+
+
+def test_cli_run_writes_results(tmp_path):
+    args = ["--target", "gmm9", "--method", "adaptive", "--steps", "3", "--iterations", "4",
+            "--out", str(tmp_path), "--quiet", "--set", "train.batch_size=8", "--set", "eval.n=16"]  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "ads_bench.train", *args],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["config"]["method"] == "adaptive" and data["env"]["fused_kernels"] is True
+    assert data["timing"]["iterations"] == 4
+    assert json.loads((tmp_path / "config.json").read_text()) == data["config"]
+
+
+def test_target_without_samples_reports_null_sample_metrics():
+    class NoSamples:
+        dim = 2
+
+        def log_prob(self, x):
+            return -0.5 * (x**2).sum(-1)
+
+    result = train(make_config("fixed", "x", overrides={**TINY, "train.iterations": 3}), NoSamples(),
+                   progress=False)  # fmt: skip
+    m = result.metrics
+    assert m["eubo"] is None and m["w2"] is None and m["delta_logz_elbo"] is None
+    assert math.isfinite(m["elbo"]) and math.isfinite(m["logz_is"])
