@@ -19,6 +19,7 @@ from ads_bench.metrics import (
     eubo,
     evaluate_log_weights,
     evaluate_samples,
+    exact_ot,
     logz_is,
     mmd,
     mmd2,
@@ -86,7 +87,7 @@ def test_ess_matches_numpy_on_random_weights():
 
 
 def test_elbo_le_logz_le_eubo_gaussian_pair():
-    """p~ = Z N(0, 1), q = N(mu, s^2): E_q[log w] = log Z - KL(q||p), E_p[log w] = log Z + KL(p||q)."""
+    """p~ = Z N(0,1), q = N(mu,s^2): E_q log w = log Z - KL(q||p), E_p log w = log Z + KL(p||q)."""
     log_z, mu, s, n = 1.7, 0.5, 1.3, 200_000
 
     def log_w(x: torch.Tensor) -> torch.Tensor:
@@ -160,6 +161,15 @@ def test_w2_matches_brute_force_assignment():
     assert w2(x, y) == pytest.approx(math.sqrt(best / 6), rel=1e-10)
 
 
+def test_exact_ot_duals_are_feasible_and_tight():
+    x, y = _randn(40, 2, seed=33), _randn(30, 2, seed=34)
+    cost = torch.cdist(x, y) ** 2
+    value, u, v = exact_ot(cost)
+    assert value == pytest.approx(w2(x, y) ** 2, rel=1e-12)
+    assert float((u[:, None] + v[None, :] - cost).max()) < 1e-8  # dual feasible
+    assert float(u.mean() + v.mean()) == pytest.approx(value, rel=1e-9)  # strong duality
+
+
 def test_w2_raises_when_not_converged():
     with pytest.raises(RuntimeError, match="did not converge"):
         w2(_randn(50, 2, seed=9), _randn(50, 2, seed=10), num_iter_max=5)
@@ -198,12 +208,35 @@ def test_sinkhorn_single_points_is_squared_distance():
 
 def test_sinkhorn_zero_positive_symmetric():
     x, y = _randn(150, 2, seed=13), _randn(150, 2, seed=14) + 0.5
+    threads = torch.get_num_threads()
     assert sinkhorn(x, x.clone()).value == 0.0
+    assert sinkhorn(x, x + 1e-7 * _randn(150, 2, seed=15)).value >= 0.0
     s_xy, s_yx = sinkhorn(x, y), sinkhorn(y, x)
+    assert torch.get_num_threads() == threads  # the solver restores the thread setting
     assert s_xy.value > 0.1
     assert s_xy.value == pytest.approx(s_yx.value, rel=1e-5)
     assert s_xy.marginal_error <= 1e-3
     assert set(s_xy.as_dict()) >= {"value", "eps", "ot_xy", "ot_xx", "ot_yy", "transport_cost"}
+
+
+def test_sinkhorn_inits_agree_on_multimodal_sets():
+    means = torch.tensor([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0], [8.0, 8.0]], dtype=F64)
+    idx_x = torch.randint(0, 4, (200,), generator=_gen(29))
+    idx_y = torch.randint(0, 4, (200,), generator=_gen(30))
+    x = means[idx_x] + 0.5 * _randn(200, 2, seed=31)
+    y = means[idx_y] + 0.5 * _randn(200, 2, seed=32)
+    exact, anneal = sinkhorn(x, y, init="exact"), sinkhorn(x, y, init="anneal")
+    assert exact.value == pytest.approx(anneal.value, rel=1e-4)
+    assert exact.value == pytest.approx(w2(x, y) ** 2, rel=1e-3)
+    with pytest.raises(ValueError, match="init"):
+        sinkhorn(x, y, init="zeros")
+
+
+def test_sinkhorn_unequal_sizes_and_iteration_cap():
+    x, y = _randn(300, 2, seed=27), _randn(200, 2, seed=28) + 1.0
+    assert sinkhorn(x, y).value == pytest.approx(w2(x, y) ** 2, rel=1e-3)
+    with pytest.raises(RuntimeError, match="did not reach marginal tolerance"):
+        sinkhorn(x, y, max_iter=5)
 
 
 def test_sinkhorn_tends_to_w2_squared():
@@ -230,7 +263,8 @@ def test_sinkhorn_n2000_fast_and_accurate():
     elapsed = time.perf_counter() - t0
     assert r.value == pytest.approx(w2_sq, rel=1e-3)
     assert 95.0 < r.value < 105.0
-    assert elapsed < 15.0, f"sinkhorn took {elapsed:.1f}s at N=2000"
+    # ~2 s on an idle 2-core CPU; generous bound for a machine shared with other jobs
+    assert elapsed < 20.0, f"sinkhorn took {elapsed:.1f}s at N=2000"
 
 
 # --------------------------------------------------------------------------- MMD
@@ -270,7 +304,7 @@ def test_mmd_zero_for_identical_and_grows_with_shift():
     small, large = mmd(x, x + 0.2), mmd(x, x + 2.0)
     assert 0.0 < small < large
     # chunking does not change the value
-    assert mmd(x, x + 0.2, chunk_size=7) == pytest.approx(small, rel=1e-10)
+    assert mmd(x, x + 0.2, chunk_size=64) == pytest.approx(small, rel=1e-10)
     # unbiased estimator is ~0 for two samples of the same law
     assert abs(mmd2(x, _randn(300, 2, seed=22), unbiased=True)) < 0.01
 

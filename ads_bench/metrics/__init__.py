@@ -4,7 +4,7 @@ Modules (one concept each):
 
 - :mod:`.logz`       ELBO, importance-sampling log Z, EUBO, ESS from log-weights ``[N]``.
 - :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
-- :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-annealed sparse Sinkhorn).
+- :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-scaled sparse Sinkhorn).
 - :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
 - :mod:`.modes`      entropic mode coverage (EMC) for mixture targets.
 - :mod:`.evaluate`   one-call dictionaries of the above.
@@ -17,12 +17,12 @@ return Python floats; :func:`sinkhorn` returns a :class:`SinkhornResult` datacla
 MMD (not squared).
 """
 
+from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
 from .evaluate import evaluate_log_weights, evaluate_samples
 from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .logz import delta_logz, elbo, ess, eubo, logz_is
 from .modes import emc, mode_histogram
-from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
-from .transport import w2
+from .transport import exact_ot, w2
 
 __all__ = [
     "DEFAULT_BANDWIDTHS",
@@ -36,6 +36,7 @@ __all__ = [
     "eubo",
     "evaluate_log_weights",
     "evaluate_samples",
+    "exact_ot",
     "logz_is",
     "mmd",
     "mmd2",

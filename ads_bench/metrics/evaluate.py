@@ -20,10 +20,10 @@ from collections.abc import Sequence
 
 import torch
 
+from .entropic import sinkhorn
 from .kernels import DEFAULT_BANDWIDTHS, mmd
 from .logz import delta_logz, elbo, ess, eubo, logz_is
 from .modes import emc
-from .entropic import sinkhorn
 from .transport import w2
 
 __all__ = ["evaluate_log_weights", "evaluate_samples"]

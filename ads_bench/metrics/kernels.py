@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 
-from ._checks import as_samples, check_same_dim, squared_distances
+from ._checks import as_samples, check_same_dim, single_threaded, squared_distances
 
 __all__ = ["DEFAULT_BANDWIDTHS", "mmd", "mmd2"]
 
@@ -44,6 +45,7 @@ DEFAULT_BANDWIDTHS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 # exp(t) for t < -700 is < 1e-304: clamp there so that no denormal is ever produced
 # (denormal arithmetic is ~50x slower on x86) -- the error is below 1e-300 per entry.
 _MIN_EXPONENT = -700.0
+_SMALL_PROBLEM = 1 << 20  # below this many pairwise entries, compute single-threaded
 
 
 def _check_bandwidths(bandwidths: Sequence[float]) -> tuple[float, ...]:
@@ -94,9 +96,11 @@ def mmd2(
     n, m = xs.shape[0], ys.shape[0]
     cx = chunk_size or _default_chunk(n)
     cy = chunk_size or _default_chunk(m)
-    s_xx = _kernel_sum(xs, xs, hs, cx)
-    s_yy = _kernel_sum(ys, ys, hs, cy)
-    s_xy = _kernel_sum(xs, ys, hs, cy)
+    # small problems: threads cost more than they give (see ``single_threaded``)
+    with single_threaded() if (n + m) ** 2 < _SMALL_PROBLEM else nullcontext():
+        s_xx = _kernel_sum(xs, xs, hs, cx)
+        s_yy = _kernel_sum(ys, ys, hs, cy)
+        s_xy = _kernel_sum(xs, ys, hs, cy)
     if not unbiased:
         return s_xx / (n * n) + s_yy / (m * m) - 2.0 * s_xy / (n * m)
     if n < 2 or m < 2:

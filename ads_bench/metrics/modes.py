@@ -41,7 +41,7 @@ def mode_histogram(samples: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
 
 
 def emc(samples: torch.Tensor, means: torch.Tensor) -> float:
-    """Entropic mode coverage in ``[0, 1]`` of ``samples`` ``[N, d]`` w.r.t. ``means`` ``[K, d]``."""
+    """Entropic mode coverage in ``[0, 1]`` of ``samples`` ``[N, d]`` given ``means`` ``[K, d]``."""
     counts = mode_histogram(samples, means)
     k = counts.numel()
     if k == 1:

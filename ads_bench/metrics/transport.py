@@ -12,7 +12,8 @@ the entropic relaxation implemented in :mod:`ads_bench.metrics.entropic`.
 
 The solver's exit status is checked: anything other than "optimal" (e.g. the
 iteration cap was hit) raises ``RuntimeError`` rather than returning a sub-optimal
-(too large) value.
+(too large) value. :func:`exact_ot` exposes the LP on a given cost matrix together
+with its dual potentials, which warm-start the Sinkhorn solver.
 """
 
 from __future__ import annotations
@@ -26,11 +27,39 @@ import torch
 
 from ._checks import as_samples, check_same_dim, squared_distances
 
-__all__ = ["w2"]
+__all__ = ["exact_ot", "w2"]
 
 # Network simplex status codes (ot.lp.emd_wrap): 0 infeasible, 1 optimal, 2 unbounded,
 # 3 max iterations reached.
 _OPTIMAL = 1
+
+
+def exact_ot(cost: torch.Tensor, *, num_iter_max: int = 100_000_000):
+    """Exact OT between uniform weights for a cost matrix ``[N, M]`` (POT network simplex).
+
+    Returns ``(value, u, v)``: the optimal ``min_pi <pi, cost>`` and dual potentials
+    ``u`` ``[N]``, ``v`` ``[M]`` (float64 tensors) with ``u_i + v_j <= cost_ij``, equality
+    on the support of the optimal plan. Raises ``RuntimeError`` unless POT reports an
+    optimal solution.
+    """
+    c = cost.detach().to(device="cpu", dtype=torch.float64).contiguous().numpy()
+    n, m = c.shape
+    a = np.full(n, 1.0 / n)
+    b = np.full(m, 1.0 / m)
+    with warnings.catch_warnings():
+        # POT signals non-convergence with a UserWarning; we inspect the status code
+        # ourselves and raise instead.
+        warnings.simplefilter("ignore", UserWarning)
+        value, log = ot.emd2(a, b, c, numItermax=int(num_iter_max), log=True)
+    if log["result_code"] != _OPTIMAL:
+        raise RuntimeError(
+            f"ot.emd2 did not converge (result_code={log['result_code']}, "
+            f"message={log['warning']!r}) for N={n}, M={m}; "
+            f"increase num_iter_max (currently {num_iter_max})"
+        )
+    u = torch.as_tensor(np.asarray(log["u"], dtype=np.float64))
+    v = torch.as_tensor(np.asarray(log["v"], dtype=np.float64))
+    return float(value), u, v
 
 
 def w2(x: torch.Tensor, y: torch.Tensor, *, num_iter_max: int = 100_000_000) -> float:
@@ -51,18 +80,5 @@ def w2(x: torch.Tensor, y: torch.Tensor, *, num_iter_max: int = 100_000_000) -> 
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     check_same_dim(xs, ys)
-    cost = squared_distances(xs, ys).numpy()
-    a = np.full(xs.shape[0], 1.0 / xs.shape[0])
-    b = np.full(ys.shape[0], 1.0 / ys.shape[0])
-    with warnings.catch_warnings():
-        # POT signals non-convergence with a UserWarning; we inspect the status code
-        # ourselves and raise instead.
-        warnings.simplefilter("ignore", UserWarning)
-        value, log = ot.emd2(a, b, cost, numItermax=int(num_iter_max), log=True)
-    if log["result_code"] != _OPTIMAL:
-        raise RuntimeError(
-            f"ot.emd2 did not converge (result_code={log['result_code']}, "
-            f"message={log['warning']!r}) for N={xs.shape[0]}, M={ys.shape[0]}; "
-            f"increase num_iter_max (currently {num_iter_max})"
-        )
-    return math.sqrt(max(float(value), 0.0))
+    value, _, _ = exact_ot(squared_distances(xs, ys), num_iter_max=num_iter_max)
+    return math.sqrt(max(value, 0.0))
