@@ -23,10 +23,29 @@ TORCH_LIBRARY(ads_bench, m) {
   m.def(
       "gaussian_logprob_backward(Tensor grad, Tensor x, Tensor mean, Tensor log_var)"
       " -> (Tensor, Tensor, Tensor)");
+  // Trajectory balance (log_z given) or VarGrad (log_z None) loss of a trajectory batch, fused from
+  // the kernels' parameters (ads_bench/trajectory_balance.h): states [B, T+1, D]; fwd_mean,
+  // fwd_log_var, bwd_mean, bwd_log_var [B, T, D]; log_reward [B]; log_z 0-dim; step_mask [T] bool.
+  // Returns (loss 0-dim, log_w [B]).
+  m.def(
+      "trajectory_balance(Tensor states, Tensor fwd_mean, Tensor fwd_log_var, Tensor bwd_mean,"
+      " Tensor bwd_log_var, Tensor log_reward, Tensor? log_z, Tensor step_mask) -> (Tensor, Tensor)");
+  // Its vector-Jacobian product from the upstream gradients of both outputs (grad_loss 0-dim,
+  // grad_log_w [B]) and the forward's log_w. Returns the gradients of states, fwd_mean, fwd_log_var,
+  // bwd_mean, bwd_log_var, log_reward and log_z (0-dim; zero when log_z is None).
+  m.def(
+      "trajectory_balance_backward(Tensor grad_loss, Tensor grad_log_w, Tensor states,"
+      " Tensor fwd_mean, Tensor fwd_log_var, Tensor bwd_mean, Tensor bwd_log_var, Tensor log_w,"
+      " Tensor? log_z, Tensor step_mask)"
+      " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def("cuda_version() -> int", &cuda_version);
   // Test hook: simulate every (block, thread) of a launch over `items` items on the CPU and count the
   // visits of each item (see ads_bench/launch.h). Returns (counts [items] int32, blocks launched).
   m.def("_launch_visits(int items, int threads) -> (Tensor, int)");
+  // The same for the segmented mapping of the trajectory_balance kernels: `segments` segments of
+  // `items` items, `threads` per block (0: segment_threads(items)). Returns (counts [segments, items]
+  // int32, blocks launched, threads per block).
+  m.def("_segment_launch_visits(int segments, int items, int threads=0) -> (Tensor, int, int)");
 }
 
 }  // namespace ads_bench

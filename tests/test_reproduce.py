@@ -45,5 +45,7 @@ def test_kernel_speedups_table(tmp_path):
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(bench))
     proc = _run("kernel_speedups.py", str(path), "--out", str(tmp_path / "table.md"))
-    row = "| gaussian_logprob | 300x10x2 | cpu | 0.1 | 3 | 0.3 |"  # fused ms, speed-up, reference ms
+    row = (
+        "| gaussian_logprob | 300x10x2 | cpu | 0.1 | 3 | 0.3 |"  # fused ms, speed-up, reference ms
+    )
     assert row in proc.stdout and row in (tmp_path / "table.md").read_text()

@@ -7,6 +7,7 @@ registrations, usable under ``torch.compile``).
 
 from ads_bench.ops import reference
 from ads_bench.ops._extension import EXTENSION_ERROR, build_info, fused_available
+from ads_bench.ops.balance import trajectory_balance
 from ads_bench.ops.gaussian import gaussian_logprob
 
 if EXTENSION_ERROR is None:
@@ -14,4 +15,10 @@ if EXTENSION_ERROR is None:
 
     _register()
 
-__all__ = ["build_info", "fused_available", "gaussian_logprob", "reference"]
+__all__ = [
+    "build_info",
+    "fused_available",
+    "gaussian_logprob",
+    "reference",
+    "trajectory_balance",
+]

@@ -19,7 +19,8 @@ def _gaussian_logprob_fake(x, mean, log_var):
 
 
 def _gaussian_logprob_backward_fake(grad, x, mean, log_var):
-    return torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    # The kernel returns contiguous gradients whatever the input strides.
+    return x.new_empty(x.shape), x.new_empty(x.shape), x.new_empty(x.shape)
 
 
 def _gaussian_logprob_setup_context(ctx, inputs, output):
@@ -40,6 +41,55 @@ def _gaussian_logprob_backward(ctx, grad):
     )
 
 
+def _trajectory_balance_fake(
+    states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward, log_z, step_mask
+):
+    torch._check(states.dim() == 3, lambda: "trajectory_balance: states must be [B, T+1, D]")
+    return states.new_empty(()), states.new_empty(states.shape[:1])
+
+
+def _trajectory_balance_backward_fake(
+    grad_loss, grad_log_w, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_w, log_z,
+    step_mask,
+):  # fmt: skip
+    # The kernels return contiguous gradients, whatever the inputs' strides.
+    return (
+        states.new_empty(states.shape),
+        *(states.new_empty(fwd_mean.shape) for _ in range(4)),
+        states.new_empty(states.shape[:1]),
+        states.new_empty(()),
+    )
+
+
+def _trajectory_balance_setup_context(ctx, inputs, output):
+    states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, _log_reward, log_z, step_mask = inputs
+    _loss, log_w = output
+    ctx.has_log_z = log_z is not None
+    ctx.save_for_backward(
+        states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_w, log_z, step_mask
+    )
+
+
+def _trajectory_balance_backward(ctx, grad_loss, grad_log_w):
+    states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_w, log_z, step_mask = (
+        ctx.saved_tensors
+    )
+    # Gradients of both outputs reach one fused backward; an unused output's is zero.
+    if grad_loss is None:
+        grad_loss = log_w.new_zeros(())
+    if grad_log_w is None:
+        grad_log_w = torch.zeros_like(log_w)
+    grads = torch.ops.ads_bench.trajectory_balance_backward(
+        grad_loss, grad_log_w, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_w,
+        log_z if ctx.has_log_z else None, step_mask,
+    )  # fmt: skip
+    needs = ctx.needs_input_grad
+    out = [g if needs[i] else None for i, g in enumerate(grads)]
+    if not ctx.has_log_z:
+        out[6] = None
+    return (*out, None)  # no gradient for step_mask
+
+
 def register() -> None:
     """Attach fake kernels and autograd formulas to the ops of ``ads_bench._C`` (idempotent)."""
     global _REGISTERED
@@ -53,5 +103,14 @@ def register() -> None:
         "ads_bench::gaussian_logprob",
         _gaussian_logprob_backward,
         setup_context=_gaussian_logprob_setup_context,
+    )
+    torch.library.register_fake("ads_bench::trajectory_balance")(_trajectory_balance_fake)
+    torch.library.register_fake("ads_bench::trajectory_balance_backward")(
+        _trajectory_balance_backward_fake
+    )
+    torch.library.register_autograd(
+        "ads_bench::trajectory_balance",
+        _trajectory_balance_backward,
+        setup_context=_trajectory_balance_setup_context,
     )
     _REGISTERED = True

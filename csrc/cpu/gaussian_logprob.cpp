@@ -4,8 +4,8 @@
 // steps) across threads. Within a task, rows are processed in chunks of at most kChunk elements: an
 // element-wise loop evaluates G1 (or G2) into a stack buffer — a loop the compiler vectorises, because
 // exp is inlined arithmetic (ads_bench::exp_float) — then each row's terms are summed in order, the
-// same order as the CUDA kernel. The element loops are compiled twice (AVX2 and baseline x86-64) and
-// the right one is picked when the library loads, so one binary is fast and portable.
+// same order as the CUDA kernel. The element loops are multiversioned (multiversion.h): the loader picks
+// AVX-512, AVX2+FMA or baseline code for the running CPU, so one binary is fast and portable.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -15,11 +15,7 @@
 #include "../tensor_checks.h"
 #include "ads_bench/gaussian.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ADS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define ADS_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 namespace ads_bench {
 namespace {

@@ -1,0 +1,265 @@
+// CPU kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of ads_bench/trajectory_balance.h).
+//
+// Inputs are made contiguous: states [B, T+1, D], parameters [B, T, D]. Trajectory b's step terms are
+// then the T*D contiguous elements e of its parameters, with x_prev = states_b[e] and
+// x_next = states_b[e + D] two contiguous views of its states. at::parallel_for splits the trajectories
+// across threads.
+//
+// Forward: a task evaluates TB1 over a trajectory's elements in chunks of at most kChunk, in an
+// element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a stack
+// buffer that is then summed in order; log_w_b = log_reward_b + that sum. The batch loss (TB2) is then
+// reduced on the calling thread in a fixed order (blocks of kReduceBlock trajectories, sequentially), so
+// the result does not depend on the number of threads.
+//
+// Backward: the coefficients g_b (TB3) and the log_z gradient are computed the same fixed way; then
+// each task walks a trajectory's states element by element: state j receives the generation term of
+// step j - D (j >= D) and the destruction term of step j (j < T*D), so each parameter gradient is
+// written once and each state gradient is the sum of its two contributions, with no scatter.
+// Element loops are multiversioned (multiversion.h), as in gaussian_logprob.cpp.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "../trajectory_balance_checks.h"
+#include "ads_bench/trajectory_balance.h"
+
+#include "multiversion.h"
+
+namespace ads_bench {
+namespace {
+
+constexpr int64_t kChunk = 512;          // elements per stack buffer
+constexpr int64_t kGrainElements = 16384;  // elements per parallel task, at least
+constexpr int64_t kReduceBlock = 256;    // trajectories per partial sum of the batch reduction
+
+int64_t grain_trajectories(int64_t elements_per_trajectory) {
+  return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(elements_per_trajectory, 1));
+}
+
+// sum_{b < n} value(b) in a fixed order: partial sums over consecutive blocks of kReduceBlock, added
+// in sequence (accuracy of a two-level sum, independent of threads).
+template <typename T, typename Fn>
+T ordered_sum(int64_t n, Fn value) {
+  T total = T(0);
+  for (int64_t b0 = 0; b0 < n; b0 += kReduceBlock) {
+    const int64_t b1 = std::min(n, b0 + kReduceBlock);
+    T part = T(0);
+    for (int64_t b = b0; b < b1; ++b) part += value(b);
+    total += part;
+  }
+  return total;
+}
+
+// TB1 on n elements of one trajectory: out[i] = term(x_prev[i], x_next[i], ...). keep[i] is 1 or 0.
+template <typename T>
+ADS_MULTIVERSION void log_w_terms(const T* __restrict__ x_prev, const T* __restrict__ x_next,
+                                  const T* __restrict__ fwd_mean, const T* __restrict__ fwd_log_var,
+                                  const T* __restrict__ bwd_mean, const T* __restrict__ bwd_log_var,
+                                  const T* __restrict__ keep, T* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = tb_log_w_term(x_prev[i], x_next[i], fwd_mean[i], fwd_log_var[i], bwd_mean[i],
+                           bwd_log_var[i], keep[i] != T(0));
+  }
+}
+
+// TB4 on n consecutive states of one trajectory with coefficient g. kNext: each state ends a step,
+// whose generation term's parameters are fwd_*[i]; kPrev: each state starts a step, whose destruction
+// term's parameters are bwd_*[i]. Writes the states' gradients and those parameters' gradients.
+template <typename T, bool kNext, bool kPrev>
+ADS_MULTIVERSION void state_grads(T g, const T* __restrict__ x, const T* __restrict__ fwd_mean,
+                                  const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
+                                  const T* __restrict__ bwd_log_var, const T* __restrict__ keep,
+                                  T* __restrict__ grad_x, T* __restrict__ grad_fwd_mean,
+                                  T* __restrict__ grad_fwd_log_var, T* __restrict__ grad_bwd_mean,
+                                  T* __restrict__ grad_bwd_log_var, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T dx = T(0);
+    if constexpr (kNext) {
+      const GaussianTermGrad<T> f = tb_fwd_term_grad(g, x[i], fwd_mean[i], fwd_log_var[i]);
+      grad_fwd_mean[i] = -f.dx;
+      grad_fwd_log_var[i] = f.dlog_var;
+      dx += f.dx;
+    }
+    if constexpr (kPrev) {
+      const GaussianTermGrad<T> b =
+          tb_bwd_term_grad(g, x[i], bwd_mean[i], bwd_log_var[i], keep[i] != T(0));
+      grad_bwd_mean[i] = -b.dx;
+      grad_bwd_log_var[i] = b.dlog_var;
+      dx += b.dx;
+    }
+    grad_x[i] = dx;
+  }
+}
+
+// The step mask repeated over the coordinates, as 1/0 of the kernel's type: keep[t * D + d] = mask[t].
+template <typename T>
+std::vector<T> keep_per_element(const at::Tensor& step_mask, int64_t dim) {
+  const auto mc = step_mask.contiguous();
+  const bool* m = mc.const_data_ptr<bool>();
+  std::vector<T> keep(static_cast<size_t>(mc.numel() * dim));
+  for (int64_t t = 0; t < mc.numel(); ++t) {
+    std::fill_n(keep.begin() + t * dim, dim, m[t] ? T(1) : T(0));
+  }
+  return keep;
+}
+
+// The loss's baseline c: log_z (TB) or the batch mean of log_w (VarGrad; NaN for B = 0).
+template <typename T>
+T baseline(const T* log_w, int64_t batch, const std::optional<at::Tensor>& log_z) {
+  if (log_z.has_value()) return log_z->const_data_ptr<T>()[0];
+  return ordered_sum<T>(batch, [&](int64_t b) { return log_w[b]; }) / T(batch);
+}
+
+void check_cpu(const char* op, const at::Tensor& states) {
+  TORCH_CHECK(states.device().is_cpu(), op, ": CPU kernel called with a ", states.device(),
+              " tensor");
+}
+
+std::tuple<at::Tensor, at::Tensor> trajectory_balance_cpu(
+    const at::Tensor& states, const at::Tensor& fwd_mean, const at::Tensor& fwd_log_var,
+    const at::Tensor& bwd_mean, const at::Tensor& bwd_log_var, const at::Tensor& log_reward,
+    const std::optional<at::Tensor>& log_z, const at::Tensor& step_mask) {
+  const char* op = "trajectory_balance";
+  const TbSizes sz =
+      check_tb_inputs(op, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_z, step_mask);
+  check_tb_batch_vector(op, states, log_reward, "log_reward");
+  check_cpu(op, states);
+  const auto xc = states.contiguous();
+  const auto fmc = fwd_mean.contiguous();
+  const auto fvc = fwd_log_var.contiguous();
+  const auto bmc = bwd_mean.contiguous();
+  const auto bvc = bwd_log_var.contiguous();
+  const auto rc = log_reward.contiguous();
+  auto loss = at::empty({}, states.options());
+  auto log_w = at::empty({sz.batch}, states.options());
+  const int64_t dim = sz.dim;
+  const int64_t elements = sz.steps * dim;  // per trajectory
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_cpu", [&] {
+    using T = scalar_t;
+    const std::vector<T> keep = keep_per_element<T>(step_mask, dim);
+    const T* xp = xc.const_data_ptr<T>();
+    const T* fmp = fmc.const_data_ptr<T>();
+    const T* fvp = fvc.const_data_ptr<T>();
+    const T* bmp = bmc.const_data_ptr<T>();
+    const T* bvp = bvc.const_data_ptr<T>();
+    const T* rp = rc.const_data_ptr<T>();
+    const T* kp = keep.data();
+    T* wp = log_w.mutable_data_ptr<T>();
+    at::parallel_for(0, sz.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
+      T buf[kChunk];
+      for (int64_t b = begin; b < end; ++b) {
+        const T* xb = xp + b * (elements + dim);
+        const int64_t pb = b * elements;
+        T acc = T(0);
+        for (int64_t e0 = 0; e0 < elements; e0 += kChunk) {
+          const int64_t n = std::min(kChunk, elements - e0);
+          log_w_terms(xb + e0, xb + e0 + dim, fmp + pb + e0, fvp + pb + e0, bmp + pb + e0,
+                      bvp + pb + e0, kp + e0, buf, n);
+          for (int64_t i = 0; i < n; ++i) acc += buf[i];
+        }
+        wp[b] = rp[b] + acc;
+      }
+    });
+    const T c = baseline(wp, sz.batch, log_z);
+    const T sum = ordered_sum<T>(sz.batch, [&](int64_t b) { return tb_loss_term(wp[b], c); });
+    loss.mutable_data_ptr<T>()[0] = sum / T(sz.batch);  // NaN (0/0) for an empty batch
+  });
+  return {loss, log_w};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+trajectory_balance_backward_cpu(const at::Tensor& grad_loss, const at::Tensor& grad_log_w,
+                                const at::Tensor& states, const at::Tensor& fwd_mean,
+                                const at::Tensor& fwd_log_var, const at::Tensor& bwd_mean,
+                                const at::Tensor& bwd_log_var, const at::Tensor& log_w,
+                                const std::optional<at::Tensor>& log_z,
+                                const at::Tensor& step_mask) {
+  const char* op = "trajectory_balance_backward";
+  const TbSizes sz =
+      check_tb_inputs(op, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_z, step_mask);
+  check_tb_scalar(op, states, grad_loss, "grad_loss");
+  check_tb_batch_vector(op, states, grad_log_w, "grad_log_w");
+  check_tb_batch_vector(op, states, log_w, "log_w");
+  check_cpu(op, states);
+  const auto xc = states.contiguous();
+  const auto fmc = fwd_mean.contiguous();
+  const auto fvc = fwd_log_var.contiguous();
+  const auto bmc = bwd_mean.contiguous();
+  const auto bvc = bwd_log_var.contiguous();
+  const auto gwc = grad_log_w.contiguous();
+  const auto wc = log_w.contiguous();
+  auto grad_states = at::empty_like(xc);
+  auto grad_fwd_mean = at::empty_like(fmc);
+  auto grad_fwd_log_var = at::empty_like(fmc);
+  auto grad_bwd_mean = at::empty_like(fmc);
+  auto grad_bwd_log_var = at::empty_like(fmc);
+  auto grad_log_reward = at::empty({sz.batch}, states.options());
+  auto grad_log_z = at::empty({}, states.options());
+  const int64_t dim = sz.dim;
+  const int64_t steps = sz.steps;
+  const int64_t elements = steps * dim;  // parameters per trajectory
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_backward_cpu", [&] {
+    using T = scalar_t;
+    const std::vector<T> keep = keep_per_element<T>(step_mask, dim);
+    const T gl = grad_loss.const_data_ptr<T>()[0];
+    const T* gwp = gwc.const_data_ptr<T>();
+    const T* wp = wc.const_data_ptr<T>();
+    T* coef = grad_log_reward.mutable_data_ptr<T>();
+    const T c = baseline(wp, sz.batch, log_z);
+    const T inv_batch = T(1) / T(sz.batch);
+    for (int64_t b = 0; b < sz.batch; ++b) coef[b] = tb_coefficient(gl, gwp[b], wp[b], c, inv_batch);
+    const T dz = T(0) - ordered_sum<T>(sz.batch, [&](int64_t b) {
+                   return tb_loss_grad(gl, wp[b], c, inv_batch);
+                 });
+    grad_log_z.mutable_data_ptr<T>()[0] = log_z.has_value() ? dz : T(0);
+
+    const T* xp = xc.const_data_ptr<T>();
+    const T* fmp = fmc.const_data_ptr<T>();
+    const T* fvp = fvc.const_data_ptr<T>();
+    const T* bmp = bmc.const_data_ptr<T>();
+    const T* bvp = bvc.const_data_ptr<T>();
+    const T* kp = keep.data();
+    T* gxp = grad_states.mutable_data_ptr<T>();
+    T* gfmp = grad_fwd_mean.mutable_data_ptr<T>();
+    T* gfvp = grad_fwd_log_var.mutable_data_ptr<T>();
+    T* gbmp = grad_bwd_mean.mutable_data_ptr<T>();
+    T* gbvp = grad_bwd_log_var.mutable_data_ptr<T>();
+    at::parallel_for(0, sz.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const T g = coef[b];
+        const int64_t sb = b * (elements + dim);  // this trajectory's states
+        const int64_t pb = b * elements;          // and parameters
+        if (steps == 0) {
+          std::fill_n(gxp + sb, dim, T(0));
+          continue;
+        }
+        // States 0 .. T (each D wide): state 0 starts step 0 only, states 1 .. T-1 end step t-1 and
+        // start step t, state T ends step T-1 only.
+        state_grads<T, false, true>(g, xp + sb, nullptr, nullptr, bmp + pb, bvp + pb, kp,
+                                    gxp + sb, nullptr, nullptr, gbmp + pb, gbvp + pb, dim);
+        const int64_t inner = elements - dim;
+        state_grads<T, true, true>(g, xp + sb + dim, fmp + pb, fvp + pb, bmp + pb + dim,
+                                   bvp + pb + dim, kp + dim, gxp + sb + dim, gfmp + pb, gfvp + pb,
+                                   gbmp + pb + dim, gbvp + pb + dim, inner);
+        state_grads<T, true, false>(g, xp + sb + elements, fmp + pb + inner, fvp + pb + inner,
+                                    nullptr, nullptr, nullptr, gxp + sb + elements, gfmp + pb + inner,
+                                    gfvp + pb + inner, nullptr, nullptr, dim);
+      }
+    });
+  });
+  return {grad_states,   grad_fwd_mean,   grad_fwd_log_var, grad_bwd_mean,
+          grad_bwd_log_var, grad_log_reward, grad_log_z};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(ads_bench, CPU, m) {
+  m.impl("trajectory_balance", &trajectory_balance_cpu);
+  m.impl("trajectory_balance_backward", &trajectory_balance_backward_cpu);
+}
+
+}  // namespace ads_bench

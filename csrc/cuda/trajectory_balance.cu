@@ -1,0 +1,231 @@
+// CUDA kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of ads_bench/trajectory_balance.h).
+//
+// Raw pointers and the CUDA runtime (plus CUB, shipped with the toolkit) only: this file compiles with
+// plain nvcc; trajectory_balance_binding.cpp owns every at::Tensor. Layout: contiguous states
+// [B, T+1, D], parameters [B, T, D], step_mask [T] (bool), per-trajectory vectors [B].
+//
+// Forward, two launches, no atomics, deterministic:
+//  1. log_w: the segmented mapping of ads_bench/launch.h, one block per trajectory (grid-striding over
+//     the batch). Each thread sums TB1 over a strided subset of the trajectory's T*D terms, then
+//     cub::BlockReduce adds the block's partial sums. The block size is the smallest power of two
+//     >= T*D in [32, 256] (a template parameter of BlockReduce), so short trajectories use one warp.
+//  2. loss: one block reduces log_w (its mean first, for VarGrad) with cub::BlockReduce (TB2).
+// Backward, two launches:
+//  1. one block computes the baseline, the coefficients g_b (TB3, written as the log_reward gradient)
+//     and the log_z gradient (a BlockReduce);
+//  2. one thread per state element (1-D grid-stride): state (b, s, d) takes the generation term of step
+//     s-1 and the destruction term of step s (TB4), writes those terms' parameter gradients and the sum
+//     of its two contributions; every output element is written exactly once, so no scatter.
+#include <cuda_runtime.h>
+
+#include <cub/block/block_reduce.cuh>
+
+#include "ads_bench/launch.h"
+#include "ads_bench/trajectory_balance.h"
+#include "trajectory_balance_cuda.h"
+
+namespace ads_bench {
+namespace {
+
+template <typename T, int kThreads>
+__global__ void __launch_bounds__(kThreads)
+    tb_log_w_kernel(const T* __restrict__ states, const T* __restrict__ fwd_mean,
+                    const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
+                    const T* __restrict__ bwd_log_var, const T* __restrict__ log_reward,
+                    const bool* __restrict__ step_mask, T* __restrict__ log_w, int64_t batch,
+                    int64_t steps, int64_t dim) {
+  using Reduce = cub::BlockReduce<T, kThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const int64_t elements = steps * dim;
+  const int64_t item_step = segment_item_stride(kThreads);
+  for (int64_t b = first_segment(blockIdx.x); b < batch; b += segment_stride(gridDim.x)) {
+    const T* x = states + b * (elements + dim);
+    const int64_t p = b * elements;
+    T acc = T(0);
+    for (int64_t e = first_segment_item(threadIdx.x); e < elements; e += item_step) {
+      acc += tb_log_w_term(x[e], x[e + dim], fwd_mean[p + e], fwd_log_var[p + e], bwd_mean[p + e],
+                           bwd_log_var[p + e], step_mask[e / dim]);
+    }
+    const T total = Reduce(temp).Sum(acc);  // valid in thread 0
+    if (threadIdx.x == 0) log_w[b] = log_reward[b] + total;
+    __syncthreads();  // temp is reused for the next trajectory
+  }
+}
+
+// The loss's baseline, in every thread of a one-block launch: *log_z (TB) or the mean of log_w
+// (VarGrad; NaN for an empty batch). `temp` may be reused afterwards (a barrier follows its use).
+template <typename T, typename Reduce>
+__device__ T block_baseline(const T* __restrict__ log_w, const T* __restrict__ log_z,
+                            int64_t batch, typename Reduce::TempStorage& temp, T& shared) {
+  if (log_z != nullptr) return *log_z;
+  T acc = T(0);
+  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
+       b += segment_item_stride(kThreadsPerBlock)) {
+    acc += log_w[b];
+  }
+  const T total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) shared = total / T(batch);
+  __syncthreads();
+  return shared;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    tb_loss_kernel(const T* __restrict__ log_w, const T* __restrict__ log_z, T* __restrict__ loss,
+                   int64_t batch) {
+  using Reduce = cub::BlockReduce<T, kThreadsPerBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ T mean;
+  const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
+  T acc = T(0);
+  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
+       b += segment_item_stride(kThreadsPerBlock)) {
+    acc += tb_loss_term(log_w[b], c);
+  }
+  const T total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) *loss = total / T(batch);  // NaN (0/0) for an empty batch
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    tb_coefficient_kernel(const T* __restrict__ grad_loss, const T* __restrict__ grad_log_w,
+                          const T* __restrict__ log_w, const T* __restrict__ log_z,
+                          T* __restrict__ coefficient, T* __restrict__ grad_log_z, int64_t batch) {
+  using Reduce = cub::BlockReduce<T, kThreadsPerBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ T mean;
+  const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
+  const T gl = *grad_loss;
+  const T inv_batch = T(1) / T(batch);
+  T acc = T(0);
+  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
+       b += segment_item_stride(kThreadsPerBlock)) {
+    const T w = log_w[b];
+    coefficient[b] = tb_coefficient(gl, grad_log_w[b], w, c, inv_batch);
+    acc += tb_loss_grad(gl, w, c, inv_batch);
+  }
+  const T total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) *grad_log_z = log_z != nullptr ? T(0) - total : T(0);
+}
+
+template <typename T>
+__global__ void tb_state_grad_kernel(
+    const T* __restrict__ coefficient, const T* __restrict__ states, const T* __restrict__ fwd_mean,
+    const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
+    const T* __restrict__ bwd_log_var, const bool* __restrict__ step_mask,
+    T* __restrict__ grad_states, T* __restrict__ grad_fwd_mean, T* __restrict__ grad_fwd_log_var,
+    T* __restrict__ grad_bwd_mean, T* __restrict__ grad_bwd_log_var, int64_t items, int64_t steps,
+    int64_t dim) {
+  const int64_t elements = steps * dim;   // parameters per trajectory
+  const int64_t per_traj = elements + dim;  // states per trajectory
+  const int64_t stride = item_stride(gridDim.x, blockDim.x);
+  for (int64_t j = first_item(blockIdx.x, threadIdx.x, blockDim.x); j < items; j += stride) {
+    const int64_t b = j / per_traj;
+    const int64_t r = j - b * per_traj;  // (s, d) within the trajectory: s = r / dim
+    const T g = coefficient[b];
+    const T x = states[j];
+    T dx = T(0);
+    if (r >= dim) {  // state s >= 1 ends step s - 1: the generation term
+      const int64_t i = b * elements + r - dim;
+      const GaussianTermGrad<T> f = tb_fwd_term_grad(g, x, fwd_mean[i], fwd_log_var[i]);
+      grad_fwd_mean[i] = -f.dx;
+      grad_fwd_log_var[i] = f.dlog_var;
+      dx += f.dx;
+    }
+    if (r < elements) {  // state s < T starts step s: the destruction term
+      const int64_t i = b * elements + r;
+      const GaussianTermGrad<T> q =
+          tb_bwd_term_grad(g, x, bwd_mean[i], bwd_log_var[i], step_mask[r / dim]);
+      grad_bwd_mean[i] = -q.dx;
+      grad_bwd_log_var[i] = q.dlog_var;
+      dx += q.dx;
+    }
+    grad_states[j] = dx;
+  }
+}
+
+template <typename T, int kThreads>
+cudaError_t launch_log_w(const T* states, const T* fwd_mean, const T* fwd_log_var,
+                         const T* bwd_mean, const T* bwd_log_var, const T* log_reward,
+                         const bool* step_mask, T* log_w, int64_t blocks, int64_t batch,
+                         int64_t steps, int64_t dim, cudaStream_t stream) {
+  tb_log_w_kernel<T, kThreads><<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(
+      states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward, step_mask, log_w, batch,
+      steps, dim);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+template <typename T>
+cudaError_t launch_trajectory_balance_fwd(const T* states, const T* fwd_mean, const T* fwd_log_var,
+                                          const T* bwd_mean, const T* bwd_log_var,
+                                          const T* log_reward, const T* log_z,
+                                          const bool* step_mask, T* loss, T* log_w, int64_t batch,
+                                          int64_t steps, int64_t dim, cudaStream_t stream) {
+  const int64_t blocks = launch_segment_blocks(batch);
+  if (blocks > 0) {
+    cudaError_t err = cudaSuccess;
+    switch (segment_threads(steps * dim)) {
+      case 32:
+        err = launch_log_w<T, 32>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward,
+                                  step_mask, log_w, blocks, batch, steps, dim, stream);
+        break;
+      case 64:
+        err = launch_log_w<T, 64>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward,
+                                  step_mask, log_w, blocks, batch, steps, dim, stream);
+        break;
+      case 128:
+        err = launch_log_w<T, 128>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var,
+                                   log_reward, step_mask, log_w, blocks, batch, steps, dim, stream);
+        break;
+      default:
+        static_assert(kThreadsPerBlock == 256, "segment_threads() returns 32, 64, 128 or 256");
+        err = launch_log_w<T, kThreadsPerBlock>(states, fwd_mean, fwd_log_var, bwd_mean,
+                                                bwd_log_var, log_reward, step_mask, log_w, blocks,
+                                                batch, steps, dim, stream);
+        break;
+    }
+    if (err != cudaSuccess) return err;
+  }
+  // Always launched, also for an empty batch: it writes the loss (NaN).
+  tb_loss_kernel<T><<<1, kThreadsPerBlock, 0, stream>>>(log_w, log_z, loss, batch);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_trajectory_balance_bwd(const T* grad_loss, const T* grad_log_w, const T* states,
+                                          const T* fwd_mean, const T* fwd_log_var,
+                                          const T* bwd_mean, const T* bwd_log_var, const T* log_w,
+                                          const T* log_z, const bool* step_mask, T* grad_states,
+                                          T* grad_fwd_mean, T* grad_fwd_log_var, T* grad_bwd_mean,
+                                          T* grad_bwd_log_var, T* grad_log_reward, T* grad_log_z,
+                                          int64_t batch, int64_t steps, int64_t dim,
+                                          cudaStream_t stream) {
+  // Always launched: it writes grad_log_z (zero for an empty batch or for VarGrad).
+  tb_coefficient_kernel<T><<<1, kThreadsPerBlock, 0, stream>>>(grad_loss, grad_log_w, log_w, log_z,
+                                                               grad_log_reward, grad_log_z, batch);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  const int64_t items = batch * (steps + 1) * dim;
+  const int64_t blocks = launch_blocks(items, kThreadsPerBlock);
+  if (blocks == 0) return cudaSuccess;
+  tb_state_grad_kernel<T><<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
+      grad_log_reward, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, step_mask,
+      grad_states, grad_fwd_mean, grad_fwd_log_var, grad_bwd_mean, grad_bwd_log_var, items, steps,
+      dim);
+  return cudaGetLastError();
+}
+
+#define ADS_INSTANTIATE(T)                                                                        \
+  template cudaError_t launch_trajectory_balance_fwd<T>(                                          \
+      const T*, const T*, const T*, const T*, const T*, const T*, const T*, const bool*, T*, T*,  \
+      int64_t, int64_t, int64_t, cudaStream_t);                                                   \
+  template cudaError_t launch_trajectory_balance_bwd<T>(                                          \
+      const T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*,   \
+      const bool*, T*, T*, T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, cudaStream_t);
+ADS_INSTANTIATE(float)
+ADS_INSTANTIATE(double)
+#undef ADS_INSTANTIATE
+
+}  // namespace ads_bench
