@@ -102,9 +102,13 @@ def _step_view(buf: Tensor, step: int | None, like: Tensor) -> Tensor:
 
 
 def _step_time(buf: Tensor, step: int | None, x: Tensor) -> Tensor:
-    """Times for the network, shaped like ``x[..., 0]``."""
+    """Times for the network: ``[]`` (one step) or ``[T]`` (all steps, ``x`` ``[B, T, D]``).
+
+    Not expanded to the batch: the time embedding is computed once per distinct time and broadcast
+    against the state embedding, instead of once per sample (B times less time-embedding work).
+    """
     t = buf[step] if step is not None else buf
-    return t.to(x.dtype).expand(x.shape[:-1])
+    return t.to(x.dtype)
 
 
 class GenerationKernel(nn.Module):

@@ -67,6 +67,8 @@ class Trunk(nn.Module):
         self.body = nn.Sequential(nn.GELU(), *blocks)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        # t may be any shape broadcastable to x[..., 0] (e.g. [] or [T] for x [B, T, d]): the time
+        # embedding is then computed once per distinct time and broadcast over the batch.
         return self.body(self.state_embed(x) + self.time_embed(t))
 
 

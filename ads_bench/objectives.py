@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from ads_bench.kernels import Sampler
-from ads_bench.losses import reverse_kl_loss, tb_loss, vargrad_loss
+from ads_bench.ops import trajectory_balance
 from ads_bench.rollout import Trajectory
 
 __all__ = ["OBJECTIVES", "Losses", "objective_losses"]
@@ -35,19 +34,33 @@ OBJECTIVES = ("tb", "vargrad", "kl", "tlm")
 class Losses:
     gen: Tensor  # scalar: trains generation parameters and log Z
     dest: Tensor  # scalar: trains destruction parameters (may be the same tensor as ``gen``)
-    log_w: Tensor  # [B] log-weights with the live destruction process (detached)
+    log_w: Tensor  # [B] log-weights (live destruction; target copy for TLM), detached
 
 
-def _masked_sum(log_pb: Tensor, mask: Tensor) -> Tensor:
-    return torch.where(mask, log_pb, 0.0).sum(-1)
+def _balance(
+    objective: str,
+    traj: Trajectory,
+    log_reward: Tensor,
+    bwd: tuple[Tensor, Tensor],
+    log_z: Tensor,
+    *,
+    impl: str,
+    detach_generation: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """(loss, log_w) of TB / VarGrad / reverse KL in one fused ``trajectory_balance`` call.
 
-
-def _balance(objective: str, log_w: Tensor, log_z: Tensor) -> Tensor:
-    if objective in ("tb", "tlm"):
-        return tb_loss(log_w, log_z)
-    if objective == "vargrad":
-        return vargrad_loss(log_w)
-    return reverse_kl_loss(log_w)
+    ``detach_generation`` cuts the gradient to the generation parameters (the destruction loss of the
+    target-network variant)."""
+    fwd_mean, fwd_log_var = traj.fwd_mean, traj.fwd_log_var
+    if detach_generation:
+        fwd_mean, fwd_log_var = fwd_mean.detach(), fwd_log_var.detach()
+    loss, log_w = trajectory_balance(
+        traj.states, fwd_mean, fwd_log_var, bwd[0], bwd[1], log_reward - traj.log_p0,
+        log_z if objective in ("tb", "tlm") else None, step_mask=traj.step_mask, impl=impl,
+    )  # fmt: skip
+    if objective == "kl":
+        loss = -log_w.mean()
+    return loss, log_w
 
 
 def objective_losses(
@@ -60,21 +73,22 @@ def objective_losses(
     impl: str = "auto",
 ) -> Losses:
     """Losses of one batch. ``log_reward`` ``[B]``; ``use_target`` selects the EMA destruction copy
-    inside the generation loss (required for TLM)."""
+    inside the generation loss (required for TLM). The trajectory needs its kernel parameters only
+    (a rollout with ``log_probs=False`` suffices): log-weights and losses come from the fused op."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    rest = log_reward - traj.log_pf.sum(-1) - traj.log_p0  # [B]: everything but the destruction
-    pb_live = _masked_sum(traj.log_pb, traj.step_mask)
-    log_w = rest + pb_live
     if objective == "tlm" and not use_target:
         raise ValueError("objective 'tlm' needs a target network (set train.target_rate)")
+    live = (traj.bwd_mean, traj.bwd_log_var)
     if not use_target:
-        loss = _balance(objective, log_w, model.log_z)
+        loss, log_w = _balance(objective, traj, log_reward, live, model.log_z, impl=impl)
         return Losses(gen=loss, dest=loss, log_w=log_w.detach())
-    pb_target = _masked_sum(model.log_pb(traj.states, use_target=True, impl=impl), traj.step_mask)
-    gen = _balance(objective, rest + pb_target, model.log_z)
+    target = model.pb_params(traj.states, use_target=True)
+    gen, log_w = _balance(objective, traj, log_reward, target, model.log_z, impl=impl)
     if objective == "tlm":
-        dest = -pb_live.mean()
+        # log_w (the monitored log-weight) is then the one of the generation loss, with phi_target.
+        dest = -model.masked_logprob(traj.states[:, :-1], *live, impl=impl).sum(-1).mean()
     else:
-        dest = _balance(objective, rest.detach() + pb_live, model.log_z.detach())
+        dest, log_w = _balance(objective, traj, log_reward.detach(), live, model.log_z.detach(),
+                               impl=impl, detach_generation=True)  # fmt: skip
     return Losses(gen=gen, dest=dest, log_w=log_w.detach())

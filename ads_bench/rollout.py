@@ -42,8 +42,10 @@ class Trajectory:
 
     Attributes:
         states: ``[B, T+1, D]``, ``states[:, i] = x_i``.
-        log_pf: ``[B, T]``, ``log p_theta(x_{i+1} | x_i)`` (without exploration noise).
-        log_pb: ``[B, T]``, ``log p_phi(x_i | x_{i+1})``, exactly 0 where ``step_mask`` is False.
+        log_pf: ``[B, T]``, ``log p_theta(x_{i+1} | x_i)`` (without exploration noise); ``None``
+            when the rollout was made with ``log_probs=False``.
+        log_pb: ``[B, T]``, ``log p_phi(x_i | x_{i+1})``, exactly 0 where ``step_mask`` is False
+            (``None`` likewise).
         log_p0: ``[B]``, ``log p_0(x_0)`` (0 for the pinned prior).
         step_mask: ``[T]`` bool, False for a deterministic destruction step (step 0 of the pinned
             prior), True otherwise. It concerns the destruction process only.
@@ -53,8 +55,8 @@ class Trajectory:
     """
 
     states: Tensor
-    log_pf: Tensor
-    log_pb: Tensor
+    log_pf: Tensor | None
+    log_pb: Tensor | None
     log_p0: Tensor
     step_mask: Tensor
     fwd_mean: Tensor
@@ -70,14 +72,21 @@ def _finish(
     *,
     use_target: bool,
     impl: str,
+    log_probs: bool = True,
 ) -> Trajectory:
-    """Batched log-probabilities of both processes on known ``states`` ``[B, T+1, D]``."""
+    """Batched kernel parameters (and, with ``log_probs``, log-probabilities) of both processes on
+    known ``states`` ``[B, T+1, D]``. Without ``log_probs`` the ``log_pf``/``log_pb`` fields are
+    ``None``: a caller that feeds the parameters to the fused ``trajectory_balance`` op skips the pass."""
     fwd_mean, fwd_log_var = model.pf_params(states) if fwd is None else fwd
     bwd_mean, bwd_log_var = model.pb_params(states, use_target=use_target)
     return Trajectory(
         states=states,
-        log_pf=gaussian_logprob(states[:, 1:], fwd_mean, fwd_log_var, impl=impl),
-        log_pb=model.masked_logprob(states[:, :-1], bwd_mean, bwd_log_var, impl=impl),
+        log_pf=gaussian_logprob(states[:, 1:], fwd_mean, fwd_log_var, impl=impl)
+        if log_probs
+        else None,
+        log_pb=model.masked_logprob(states[:, :-1], bwd_mean, bwd_log_var, impl=impl)
+        if log_probs
+        else None,
         log_p0=model.log_p0(states[:, 0], impl=impl),
         step_mask=model.step_mask,
         fwd_mean=fwd_mean,
@@ -97,6 +106,7 @@ def forward_rollout(
     reparam: bool = False,
     use_target: bool = False,
     impl: str = "auto",
+    log_probs: bool = True,
 ) -> Trajectory:
     """Sample ``batch_size`` trajectories from the prior and the generation process.
 
@@ -122,7 +132,9 @@ def forward_rollout(
             means.append(mean)
             log_vars.append(log_var)
     fwd = (torch.stack(means, 1), torch.stack(log_vars, 1)) if reparam else None
-    return _finish(model, torch.stack(states, 1), fwd, use_target=use_target, impl=impl)
+    return _finish(
+        model, torch.stack(states, 1), fwd, use_target=use_target, impl=impl, log_probs=log_probs
+    )
 
 
 def backward_rollout(
@@ -133,6 +145,7 @@ def backward_rollout(
     noise: Tensor | None = None,
     use_target: bool = False,
     impl: str = "auto",
+    log_probs: bool = True,
 ) -> Trajectory:
     """Noise terminal samples ``x_T`` ``[B, D]`` back to ``t_0`` with the destruction process.
 
@@ -154,4 +167,6 @@ def backward_rollout(
                 x = mean + torch.exp(0.5 * log_var) * noise[:, i]
             states.append(x)
     states.reverse()
-    return _finish(model, torch.stack(states, 1), None, use_target=use_target, impl=impl)
+    return _finish(
+        model, torch.stack(states, 1), None, use_target=use_target, impl=impl, log_probs=log_probs
+    )

@@ -253,12 +253,14 @@ class _Run:
         cfg, t = self.cfg, self.cfg.train
         if _off_policy(cfg, it) and len(self.buffer) > 0:
             x_T, log_r = self.buffer.sample(t.batch_size, self.generator)
-            traj = backward_rollout(self.model, x_T, generator=self.generator, impl=t.impl)
+            traj = backward_rollout(
+                self.model, x_T, generator=self.generator, impl=t.impl, log_probs=False
+            )
             return traj, log_r
         reparam = t.objective == "kl"
         traj = forward_rollout(
             self.model, t.batch_size, generator=self.generator,
-            exploration_std=_exploration(cfg, it), reparam=reparam, impl=t.impl,
+            exploration_std=_exploration(cfg, it), reparam=reparam, impl=t.impl, log_probs=False,
         )  # fmt: skip
         x_T = traj.states[:, -1]
         log_r = self.target.log_prob(x_T)
