@@ -60,6 +60,8 @@ class TrainConfig:
       replay buffer noised back by the destruction process); ``replay_prioritized`` uses rank-based
       priority 1 / (k N + rank).
     - ``impl``: ``auto`` | ``fused`` | ``reference`` for every op (``reference`` for comparison).
+    - ``compile``: hand each batch's rollout + objective to ``torch.compile`` (full graph); the
+      backward pass and the optimiser steps run on the compiled graph's autograd.
     """
 
     objective: str = "tb"
@@ -78,6 +80,7 @@ class TrainConfig:
     replay_prioritized: bool = True
     replay_k: float = 0.01
     impl: str = "auto"
+    compile: bool = False
     device: str = "cpu"
     dtype: str = "float32"
     checkpoint_every: int = 1000

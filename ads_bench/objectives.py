@@ -51,11 +51,11 @@ def _balance(
 
     ``detach_generation`` cuts the gradient to the generation parameters (the destruction loss of the
     target-network variant)."""
-    fwd_mean, fwd_log_var = traj.fwd_mean, traj.fwd_log_var
-    if detach_generation:
-        fwd_mean, fwd_log_var = fwd_mean.detach(), fwd_log_var.detach()
+    states, fwd_mean, fwd_log_var = traj.states, traj.fwd_mean, traj.fwd_log_var
+    if detach_generation:  # states too: reparameterised (KL) states carry generation gradients
+        states, fwd_mean, fwd_log_var = states.detach(), fwd_mean.detach(), fwd_log_var.detach()
     loss, log_w = trajectory_balance(
-        traj.states, fwd_mean, fwd_log_var, bwd[0], bwd[1], log_reward - traj.log_p0,
+        states, fwd_mean, fwd_log_var, bwd[0], bwd[1], log_reward - traj.log_p0,
         log_z if objective in ("tb", "tlm") else None, step_mask=traj.step_mask, impl=impl,
     )  # fmt: skip
     if objective == "kl":

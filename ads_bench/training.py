@@ -249,55 +249,69 @@ class _Run:
         return True
 
     # -------------------------------------------------------------- one iteration
-    def batch(self, it: int):
-        cfg, t = self.cfg, self.cfg.train
-        if _off_policy(cfg, it) and len(self.buffer) > 0:
-            x_T, log_r = self.buffer.sample(t.batch_size, self.generator)
-            traj = backward_rollout(
-                self.model, x_T, generator=self.generator, impl=t.impl, log_probs=False
-            )
-            return traj, log_r
-        reparam = t.objective == "kl"
+    def _on_policy_losses(self, noise: torch.Tensor, exploration: torch.Tensor):
+        """Rollout + objective of an on-policy batch: a function of tensors only (no host sync, no
+        branch on values), which ``train.compile`` hands whole to ``torch.compile``."""
+        t = self.cfg.train
         traj = forward_rollout(
-            self.model, t.batch_size, generator=self.generator,
-            exploration_std=_exploration(cfg, it), reparam=reparam, impl=t.impl, log_probs=False,
+            self.model, t.batch_size, noise=noise, exploration_std=exploration,
+            reparam=t.objective == "kl", impl=t.impl, log_probs=False,
         )  # fmt: skip
         x_T = traj.states[:, -1]
         log_r = self.target.log_prob(x_T)
-        if t.replay_ratio > 0:
-            self.buffer.add(x_T.detach(), log_r.detach())
-        return traj, log_r
-
-    def step(self, it: int) -> float:
-        t = self.cfg.train
-        traj, log_r = self.batch(it)
         losses = objective_losses(
             self.model, traj, log_r, t.objective, use_target=self.use_target, impl=t.impl
         )
+        return losses.gen, losses.dest, losses.log_w, x_T.detach(), log_r.detach()
+
+    def _off_policy_losses(self, x_T: torch.Tensor, log_r: torch.Tensor, noise: torch.Tensor):
+        """Destruction rollout from buffer states + objective (also compiled whole)."""
+        t = self.cfg.train
+        traj = backward_rollout(self.model, x_T, noise=noise, impl=t.impl, log_probs=False)
+        losses = objective_losses(
+            self.model, traj, log_r, t.objective, use_target=self.use_target, impl=t.impl
+        )
+        return losses.gen, losses.dest, losses.log_w
+
+    def _compiled(self, name: str):
+        fn = getattr(self, f"_{name}_losses")
+        if not self.cfg.train.compile:
+            return fn
+        cache = self.__dict__.setdefault("_compiled_fns", {})
+        if name not in cache:
+            # Langevin's score uses torch.autograd.grad, which a full-graph trace cannot take.
+            cache[name] = torch.compile(fn, fullgraph=not self.cfg.sampler.langevin)
+        return cache[name]
+
+    def step(self, it: int) -> float:
+        cfg, t = self.cfg, self.cfg.train
+        # Random draws happen here, outside the traced functions, from the run's generator.
+        if _off_policy(cfg, it) and len(self.buffer) > 0:
+            x_T, log_r = self.buffer.sample(t.batch_size, self.generator)
+            noise = self.model.draw_noise(t.batch_size, self.generator)
+            gen, dest, log_w = self._compiled("off_policy")(x_T, log_r, noise)
+        else:
+            noise = self.model.draw_noise(t.batch_size, self.generator)
+            exploration = torch.tensor(
+                _exploration(cfg, it), dtype=noise.dtype, device=noise.device
+            )
+            gen, dest, log_w, x_T, log_r = self._compiled("on_policy")(noise, exploration)
+            if t.replay_ratio > 0:
+                self.buffer.add(x_T, log_r)
+        same = not self.use_target  # one loss trains every group
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
+        # gen reaches the generation parameters and log Z only (it uses the frozen target copy of
+        # phi), dest reaches the destruction parameters only (generation terms detached), except a
+        # shared trunk, which is meant to learn from both. So one backward pass over the sum gives
+        # every group exactly its own loss's gradient, and runs a compiled graph's backward once.
+        (gen if same else gen + dest).backward()
         groups = self.model.parameter_groups()
-        if losses.gen is losses.dest:
-            losses.gen.backward()
-        else:
-            gen_params = groups["generation"] + groups["log_z"]
-            dest_params = groups["destruction"]
-            grads = torch.autograd.grad(
-                losses.gen, gen_params, allow_unused=True, retain_graph=True
-            )
-            dgrads = (
-                torch.autograd.grad(losses.dest, dest_params, allow_unused=True)
-                if dest_params
-                else ()
-            )
-            for p, g in zip([*gen_params, *dest_params], [*grads, *dgrads], strict=True):
-                p.grad = g
-        loss = float(
-            losses.gen.detach() + (0 if losses.dest is losses.gen else losses.dest.detach())
-        )
+        # The run's only host synchronisation: the non-finite check, before the optimiser step.
+        loss = float(gen.detach() + (0.0 if same else dest.detach()))
         if not torch.isfinite(torch.tensor(loss)):
             raise NonFiniteError(it, "loss", self._checkpoint_name())
-        if not bool(torch.isfinite(losses.log_w).all()):
+        if not bool(torch.isfinite(log_w).all()):
             raise NonFiniteError(it, "log-weight", self._checkpoint_name())
         if t.grad_clip is not None:
             for params in groups.values():

@@ -266,3 +266,19 @@ def test_fused_objective_matches_the_losses_module(objective):
                 assert g is None or torch.count_nonzero(g) == 0
             else:
                 torch.testing.assert_close(g, r)
+
+
+def test_compiled_training_step_matches_eager():
+    over = {**TINY, "train.iterations": 4, "sampler.steps": 3, "train.checkpoint_every": 0}
+    cfg = make_config("adaptive", "gmm9", overrides=over)  # on- and off-policy graphs, split losses
+    eager = training._Run(cfg, ads_bench.targets.get_target("gmm9"), None)
+    compiled = training._Run(cfg.with_overrides({"train.compile": True}),
+                             ads_bench.targets.get_target("gmm9"), None)  # fmt: skip
+    for it in range(4):
+        a, b = eager.step(it), compiled.step(it)
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    for (name, p), q in zip(
+        eager.model.named_parameters(), compiled.model.parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+    assert set(compiled._compiled_fns) == {"on_policy", "off_policy"}
