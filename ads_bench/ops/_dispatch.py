@@ -35,16 +35,23 @@ def check_tensors(op: str, **tensors: torch.Tensor) -> None:
                 f"{op}: {name} has shape {tuple(t.shape)} but {ref_name} has shape "
                 f"{tuple(ref.shape)}; they must match (expand explicitly to broadcast)"
             )
-        if t.dtype != ref.dtype:
-            raise TypeError(
-                f"{op}: {name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; "
-                "they must match"
-            )
-        if t.device != ref.device:
-            raise ValueError(
-                f"{op}: {name} is on {t.device} but {ref_name} is on {ref.device}; "
-                "they must be on one device"
-            )
+        check_dtype_device(op, name, t, ref_name, ref)
+
+
+def check_dtype_device(
+    op: str, name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor
+) -> None:
+    """``t`` has ``ref``'s dtype and device, or a ``TypeError``/``ValueError`` naming both."""
+    if t.dtype != ref.dtype:
+        raise TypeError(
+            f"{op}: {name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; "
+            "they must match"
+        )
+    if t.device != ref.device:
+        raise ValueError(
+            f"{op}: {name} is on {t.device} but {ref_name} is on {ref.device}; "
+            "they must be on one device"
+        )
 
 
 def use_fused(op: str, impl: str, like: torch.Tensor) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ads_bench.ops import reference
-from ads_bench.ops._dispatch import use_fused
+from ads_bench.ops._dispatch import check_dtype_device, use_fused
 
 __all__ = ["trajectory_balance"]
 
@@ -46,16 +46,7 @@ def _check(states, params, log_reward, log_z, step_mask) -> None:
                 f"{_OP}: {name} has shape {tuple(t.shape)} but expected {what} "
                 f"from states of shape {tuple(states.shape)} = [B, T+1, D]"
             )
-        if t.dtype != states.dtype:
-            raise TypeError(
-                f"{_OP}: {name} has dtype {t.dtype} but states has dtype {states.dtype}; "
-                "they must match"
-            )
-        if t.device != states.device:
-            raise ValueError(
-                f"{_OP}: {name} is on {t.device} but states is on {states.device}; "
-                "they must be on one device"
-            )
+        check_dtype_device(_OP, name, t, "states", states)
     if step_mask is not None:
         if not isinstance(step_mask, torch.Tensor):
             raise TypeError(
