@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import subprocess
@@ -306,15 +307,14 @@ class _Run:
         # shared trunk, which is meant to learn from both. So one backward pass over the sum gives
         # every group exactly its own loss's gradient, and runs a compiled graph's backward once.
         (gen if same else gen + dest).backward()
-        groups = self.model.parameter_groups()
-        # The run's only host synchronisation: the non-finite check, before the optimiser step.
+        # The step's host synchronisations: the non-finite checks, before the optimiser step.
         loss = float(gen.detach() + (0.0 if same else dest.detach()))
-        if not torch.isfinite(torch.tensor(loss)):
+        if not math.isfinite(loss):
             raise NonFiniteError(it, "loss", self._checkpoint_name())
         if not bool(torch.isfinite(log_w).all()):
             raise NonFiniteError(it, "log-weight", self._checkpoint_name())
         if t.grad_clip is not None:
-            for params in groups.values():
+            for params in self.model.parameter_groups().values():
                 if params:
                     torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         for opt in self.optimizers.values():
