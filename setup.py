@@ -81,6 +81,17 @@ setup(
     ext_modules=[_extension()],
     cmdclass={"build_ext": BuildExtension},
     install_requires=["torch>=2.4", "numpy", "pot"],
+    # The comparison methods of baselines/ join the method registry here (ads_bench never imports
+    # baselines; ads_bench.methods finds them through this entry-point group).
+    entry_points={
+        "ads_bench.methods": [
+            "pis = baselines.pis:PIS",
+            "pis-lp = baselines.pis:PIS_LP",
+            "dis = baselines.dis:DIS",
+            "dis-kl = baselines.dis:DIS_KL",
+            "dds = baselines.dds:DDS",
+        ],
+    },
     extras_require={
         "test": ["pytest", "pytest-benchmark", "ninja", "ruff", "scipy"],
     },

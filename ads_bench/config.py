@@ -27,12 +27,19 @@ class SamplerConfig:
     """The processes (SPEC section 2); mirrors the keyword arguments of :class:`ads_bench.kernels.Sampler`.
 
     ``t_scale`` (sigma^2) ``None`` means the target's default: 5 for the 2-D mixtures, 1 otherwise.
+    ``prior_std`` (sigma_0 of the gaussian prior) ``None`` means ``sqrt(t_scale)``: the spread the pinned
+    Brownian reference reaches at t = 1. ``scheme`` is ``"default"`` (:func:`ads_bench.kernels.default_scheme`)
+    or the ``"module:attr"`` import path of another discretisation (e.g. ``baselines.dds:scheme``);
+    ``beta_min``/``beta_max`` parameterise the VP noise schedule of the gaussian-prior schemes.
     """
 
     steps: int = 10
     t_scale: float | None = None
     prior: str = "pinned"
-    prior_std: float = 1.0
+    prior_std: float | None = None
+    scheme: str = "default"
+    beta_min: float = 0.1
+    beta_max: float = 20.0
     learn_var: bool = False
     r_f: float = 4.0
     langevin: bool = False
@@ -88,12 +95,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Periodic and final evaluation (SPEC section 5)."""
+    """Periodic and final evaluation (SPEC section 5).
+
+    ``steps`` (``--eval-steps K``): also evaluate the trained networks on a uniform grid of ``K`` steps
+    (the step-reduction control: "train with N steps, sample with fewer"); reported beside the
+    metrics at the trained ``sampler.steps``.
+    """
 
     every: int = 1000
     n: int = 2000
     sinkhorn_eps: float = 1e-3
     sample_metrics: bool = True
+    steps: int | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,13 @@ Destruction modes (``a, b`` = the destruction network's mean and log-variance ou
   (default 4); ``r_a=None`` (or inf) is the unbounded variant, ``b`` clamped to
   ``+-UNBOUNDED_LOG_VAR_CLAMP`` for numerical safety only.
 
+Discretisation schemes. The per-step constants of both kernels come from a *scheme*, a function of
+the grid returning a :class:`Scheme`; generation means are ``gen_coef_i x_i + gen_scale_i f`` and
+generation variances ``exp(gen_log_var_i)`` (times ``exp(s)`` when learned). :func:`default_scheme`
+is the one above (``gen_coef = 1``, ``gen_scale = dt``, ``gen_log_var = log sigma^2 dt``, and the bridge
+or exact VP base). Comparison methods with other integrators (DIS: Euler-Maruyama of the VP SDE;
+DDS: exponential integrator of an OU process, in ``baselines/``) pass their own scheme.
+
 Heads are zero-initialised, so every learned kernel starts exactly at its base. Kernels accept states
 with any leading shape ``[..., D]`` and a Python ``step`` (one step, ``x`` ``[B, D]``) or
 ``step=None`` (all ``T`` steps at once, ``x`` ``[B, T, D]``: one batched network call).
@@ -40,6 +47,8 @@ with any leading shape ``[..., D]`` and a Python ``step`` (one step, ``x`` ``[B,
 from __future__ import annotations
 
 import copy
+import dataclasses
+import importlib
 import math
 from collections.abc import Callable
 
@@ -57,6 +66,9 @@ __all__ = [
     "DestructionKernel",
     "GenerationKernel",
     "Sampler",
+    "Scheme",
+    "default_scheme",
+    "get_scheme",
     "uniform_grid",
     "vp_betas",
 ]
@@ -89,6 +101,83 @@ def vp_betas(times: Tensor, beta_min: float = 0.1, beta_max: float = 20.0) -> Te
     return (-torch.expm1(-integral)).to(times.dtype)
 
 
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """Per-step constants of a discretisation, all ``[T]`` float64 (``step_mask`` bool).
+
+    Generation step ``i``: ``N(gen_coef_i x_i + gen_scale_i f(x_i, t_i), exp(gen_log_var_i))``.
+    Base destruction step ``i``: ``N(dest_coef_i x_{i+1}, exp(dest_log_var_i))``; ``step_mask_i``
+    False marks a deterministic destruction step (its two entries are then placeholders).
+    """
+
+    gen_coef: Tensor
+    gen_scale: Tensor
+    gen_log_var: Tensor
+    dest_coef: Tensor
+    dest_log_var: Tensor
+    step_mask: Tensor
+
+    def check(self, steps: int) -> Scheme:
+        """Raise ``ValueError`` unless every field is ``[steps]`` and finite where it is used."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, Tensor) or tuple(v.shape) != (steps,):
+                raise ValueError(f"scheme.{f.name} must be a tensor of shape [{steps}]")
+        used = self.step_mask
+        for name in ("gen_coef", "gen_scale", "gen_log_var"):
+            if not bool(torch.isfinite(getattr(self, name)).all()):
+                raise ValueError(f"scheme.{name} has non-finite entries")
+        for name in ("dest_coef", "dest_log_var"):
+            if not bool(torch.isfinite(getattr(self, name)[used]).all()):
+                raise ValueError(f"scheme.{name} has non-finite entries on random steps")
+        return self
+
+
+def default_scheme(
+    times: Tensor,
+    *,
+    t_scale: float,
+    prior: str,
+    prior_std: float,
+    beta_min: float,
+    beta_max: float,
+) -> Scheme:
+    """The package's own discretisation (module docstring): Euler steps of variance ``sigma^2 dt``
+    and, as base destruction, the Brownian bridge (pinned prior) or the exact VP kernel (gaussian)."""
+    times = times.double()
+    steps = times.numel() - 1
+    dt = times[1:] - times[:-1]
+    mask = torch.ones(steps, dtype=torch.bool)
+    if prior == "pinned":
+        coef = times[:-1] / times[1:]
+        log_var = torch.log(t_scale * dt * coef)
+        mask[0] = False
+        log_var[0] = 0.0  # placeholder of the deterministic step (log v_0 = -inf)
+    else:
+        betas = vp_betas(times, beta_min, beta_max)
+        coef, log_var = torch.sqrt(1.0 - betas), torch.log(prior_std**2 * betas)
+    return Scheme(
+        gen_coef=torch.ones_like(dt), gen_scale=dt, gen_log_var=torch.log(t_scale * dt),
+        dest_coef=coef, dest_log_var=log_var, step_mask=mask,
+    )  # fmt: skip
+
+
+def get_scheme(name: str) -> Callable[..., Scheme]:
+    """``"default"`` -> :func:`default_scheme`; ``"module:attr"`` -> that function (imported)."""
+    if name == "default":
+        return default_scheme
+    module, sep, attr = name.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"scheme must be 'default' or 'module:attr', got {name!r}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load scheme {name!r}: {exc}") from exc
+    if not callable(fn):
+        raise ValueError(f"scheme {name!r} is not callable")
+    return fn
+
+
 def _buf(x: Tensor) -> Tensor:
     """A grid constant, kept in float64 (cast to the states' dtype on use, so that a sampler
     converted with ``.double()`` has exact constants; ``.float()`` would round them)."""
@@ -116,6 +205,8 @@ class GenerationKernel(nn.Module):
 
     ``score_fn(x [..., D]) -> [..., D]`` (the target score ``grad log R``) is required with
     ``langevin=True``. It is kept as a plain attribute (not a registered submodule).
+    ``coef``, ``scale``, ``log_var_base`` ``[T]`` (a :class:`Scheme`'s ``gen_*``) default to the Euler
+    step ``mean = x + dt f``, ``var = t_scale dt``.
     """
 
     def __init__(
@@ -134,6 +225,9 @@ class GenerationKernel(nn.Module):
         drift_clip: float = 1e4,
         score_clip: float = 1e2,
         langevin_init: float = 1.0,
+        coef: Tensor | None = None,
+        scale: Tensor | None = None,
+        log_var_base: Tensor | None = None,
     ):
         super().__init__()
         if langevin and score_fn is None:
@@ -143,10 +237,12 @@ class GenerationKernel(nn.Module):
         self.net = PolicyNet(dim, hidden, layers, n_freq)
         self.langevin_net = TimeScaleNet(dim, hidden, n_freq, langevin_init) if langevin else None
         object.__setattr__(self, "score_fn", score_fn)
-        dt = times[1:] - times[:-1]
+        dt = (times[1:] - times[:-1]).double()
         self.register_buffer("t_in", _buf(times[:-1]))
-        self.register_buffer("dt", _buf(dt))
-        self.register_buffer("log_var_base", _buf(torch.log(t_scale * dt)))
+        self.register_buffer("coef", _buf(torch.ones_like(dt) if coef is None else coef))
+        self.register_buffer("scale", _buf(dt if scale is None else scale))
+        base = torch.log(t_scale * dt) if log_var_base is None else log_var_base
+        self.register_buffer("log_var_base", _buf(base))
 
     def forward(
         self, x: Tensor, step: int | None = None, *, score_grad: bool = False
@@ -157,7 +253,7 @@ class GenerationKernel(nn.Module):
         if self.langevin_net is not None:
             score = self.score_fn(x if score_grad else x.detach())
             drift = drift + self.langevin_net(t) * score.clamp(-self.score_clip, self.score_clip)
-        mean = x + _step_view(self.dt, step, x) * drift
+        mean = _step_view(self.coef, step, x) * x + _step_view(self.scale, step, x) * drift
         log_var = _step_view(self.log_var_base, step, x)
         log_var = log_var + self.r_f * torch.tanh(b) if self.learn_var else log_var.expand_as(x)
         return mean, log_var
@@ -228,6 +324,8 @@ class Sampler(nn.Module):
         shared_backbone: the destruction network reuses the generation network's :class:`Trunk`
             object (its own zero-init head); otherwise it is a separate network.
         hidden, layers, n_freq: network sizes. beta_min, beta_max: VP schedule (gaussian prior).
+        scheme: the discretisation (:class:`Scheme` factory, called as ``scheme(times, t_scale=,
+            prior=, prior_std=, beta_min=, beta_max=)``); default :func:`default_scheme`.
         target_network: keep an EMA copy ``target_destruction`` of the destruction kernel (learned
             modes only). With a shared backbone the copy holds its own copy of the trunk, so it is a
             frozen snapshot of the whole destruction function.
@@ -262,8 +360,11 @@ class Sampler(nn.Module):
         drift_clip: float = 1e4,
         score_clip: float = 1e2,
         langevin_init: float = 1.0,
+        scheme: Callable[..., Scheme] | None = None,
     ):
         super().__init__()
+        # Everything needed to rebuild this sampler on another grid (:meth:`with_steps`).
+        self.init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if steps < 1:
@@ -272,22 +373,20 @@ class Sampler(nn.Module):
         self.t_scale, self.prior_std = float(t_scale), float(prior_std)
         times = uniform_grid(steps, torch.float64)
         self.register_buffer("times", _buf(times))
+        sch = (scheme or default_scheme)(
+            times, t_scale=float(t_scale), prior=prior, prior_std=float(prior_std),
+            beta_min=float(beta_min), beta_max=float(beta_max),
+        ).check(steps)  # fmt: skip
         self.generation = GenerationKernel(
             dim, times, t_scale=t_scale, learn_var=learn_var, r_f=r_f, langevin=langevin,
             score_fn=score_fn, hidden=hidden, layers=layers, n_freq=n_freq,
             drift_clip=drift_clip, score_clip=score_clip, langevin_init=langevin_init,
+            coef=sch.gen_coef, scale=sch.gen_scale, log_var_base=sch.gen_log_var,
         )  # fmt: skip
-        mask = torch.ones(steps, dtype=torch.bool)
-        dt = times[1:] - times[:-1]
-        if prior == "pinned":
-            coef = times[:-1] / times[1:]
-            log_var = torch.log(t_scale * dt * coef)
-            mask[0] = False
-            log_var[0] = 0.0  # placeholder of the deterministic step (log v_0 = -inf)
-        else:
-            betas = vp_betas(times, beta_min, beta_max)
-            coef, log_var = torch.sqrt(1.0 - betas), torch.log(prior_std**2 * betas)
-        self.register_buffer("step_mask", mask)
+        coef, log_var = sch.dest_coef, sch.dest_log_var
+        if prior == "pinned" and bool(sch.step_mask[0]):
+            raise ValueError("a pinned prior needs step_mask[0] False (x_0 = 0 is deterministic)")
+        self.register_buffer("step_mask", sch.step_mask.clone())
         net = None
         if destruction != "fixed":
             trunk = self.generation.net.trunk if shared_backbone else None
@@ -347,6 +446,24 @@ class Sampler(nn.Module):
         """``log p_phi(x_i | x_{i+1})`` ``[B, T]`` (0 on masked steps); ``use_target`` = EMA copy."""
         mean, log_var = self.pb_params(states, use_target=use_target)
         return self.masked_logprob(states[:, :-1], mean, log_var, impl=impl)
+
+    # ------------------------------------------------------------------ step reduction
+    def with_steps(self, steps: int) -> Sampler:
+        """The same learned networks on a uniform grid of ``steps`` steps (a new module).
+
+        The networks are functions of ``(x, t)``, so they are reused as they are; every grid constant
+        (the scheme's per-step coefficients) is recomputed for the new grid. This is the "just use
+        fewer steps" control of a model trained with more steps (``eval.steps``)."""
+        other = type(self)(**{**self.init_kwargs, "steps": int(steps)})
+        ref = self.log_z
+        other = other.to(device=ref.device, dtype=ref.dtype)
+        buffers = {name for name, _ in self.named_buffers()}
+        params = {k: v for k, v in self.state_dict().items() if k not in buffers}
+        missing, unexpected = other.load_state_dict(params, strict=False)
+        bad = [k for k in missing if k not in buffers] + list(unexpected)
+        if bad:
+            raise RuntimeError(f"with_steps: parameters do not match: {bad}")
+        return other
 
     # ------------------------------------------------------------------ training helpers
     @torch.no_grad()

@@ -22,6 +22,11 @@ Built-in methods (this package's rows of Table 1):
 
 The learned-destruction rows also learn the generation variance: the paper's point is that both
 processes' variances are learned (decoupled).
+
+Registered by ``baselines/`` through the entry points (row 7 of Table 1): ``pis``, ``pis-lp``
+(PIS, reverse KL; with the Langevin parameterisation), ``dis`` (log-variance), ``dis-kl`` and ``dds``
+(reverse KL). Each is a preset like the ones above, plus its own discretisation scheme
+(``sampler.scheme``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="number of steps T (sampler.steps)")
     p.add_argument("--iterations", type=int, help="training iterations (train.iterations)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--eval-steps", type=int, metavar="K",
+        help="also evaluate the trained networks with K steps (eval.steps; step-reduction control)",
+    )  # fmt: skip
     p.add_argument("--out", help="output folder (result.json, history.csv, checkpoint)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides["sampler.steps"] = args.steps
         if args.iterations is not None:
             overrides["train.iterations"] = args.iterations
+        if args.eval_steps is not None:
+            overrides["eval.steps"] = args.eval_steps
         target = args.target
         cfg = make_config(args.method, target, seed=args.seed, overrides=overrides)
         from ads_bench.training import train, validate_config
@@ -59,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = train(cfg, out_dir=args.out, progress=not args.quiet)
     summary = {k: v for k, v in result.metrics.items() if v is not None}
-    print(json.dumps({"metrics": summary, "timing": result.timing}, indent=2))
+    report = {"metrics": summary, "timing": result.timing}
+    if result.metrics_eval_steps is not None:
+        report["metrics_eval_steps"] = {
+            k: v for k, v in result.metrics_eval_steps.items() if v is not None
+        }
+    print(json.dumps(report, indent=2))
     return 0
 
 

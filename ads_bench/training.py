@@ -36,7 +36,7 @@ import torch
 from ads_bench import __version__
 from ads_bench.config import Config
 from ads_bench.evaluation import METRIC_KEYS, evaluate
-from ads_bench.kernels import Sampler
+from ads_bench.kernels import Sampler, get_scheme
 from ads_bench.objectives import OBJECTIVES, objective_losses
 from ads_bench.ops._dispatch import use_fused
 from ads_bench.replay import ReplayBuffer
@@ -66,11 +66,14 @@ class RunResult:
     env: dict
     history: list[dict] = field(default_factory=list)
     out_dir: str | None = None
+    #: metrics of the same networks on ``eval.steps`` steps (``None`` unless configured)
+    metrics_eval_steps: dict | None = None
 
     def to_json(self) -> dict:
         return {
             "config": self.config,
             "metrics": self.metrics,
+            "metrics_eval_steps": self.metrics_eval_steps,
             "timing": self.timing,
             "env": self.env,
         }
@@ -96,22 +99,31 @@ def validate_config(cfg: Config) -> None:
         (t.target_rate is None or 0.0 < t.target_rate <= 1.0,
          f"train.target_rate must be in (0, 1] or None, got {t.target_rate}"),
         (cfg.eval.n >= 1 and cfg.eval.every >= 0, "eval.n must be >= 1 and eval.every >= 0"),
+        (cfg.eval.steps is None or cfg.eval.steps >= 1,
+         f"eval.steps must be >= 1 or None, got {cfg.eval.steps}"),
+        (s.prior_std is None or s.prior_std > 0, f"sampler.prior_std must be > 0, got {s.prior_std}"),
+        (0.0 < s.beta_min <= s.beta_max,
+         f"need 0 < sampler.beta_min <= sampler.beta_max, got {s.beta_min}, {s.beta_max}"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    get_scheme(s.scheme)  # an unknown scheme fails here, by name
 
 
 def build_sampler(cfg: Config, target) -> Sampler:
+    """The :class:`Sampler` of ``cfg.sampler`` for ``target`` (target-dependent defaults resolved)."""
     s = cfg.sampler
     t_scale = s.t_scale if s.t_scale is not None else (5.0 if target.name in _MIXTURES else 1.0)
+    prior_std = s.prior_std if s.prior_std is not None else math.sqrt(t_scale)
     use_target = cfg.train.target_rate is not None and s.destruction != "fixed"
     model = Sampler(
-        target.dim, s.steps, t_scale=t_scale, prior=s.prior, prior_std=s.prior_std,
+        target.dim, s.steps, t_scale=t_scale, prior=s.prior, prior_std=prior_std,
         learn_var=s.learn_var, r_f=s.r_f, langevin=s.langevin,
         score_fn=target.score if s.langevin else None, destruction=s.destruction, r_b=s.r_b,
         r_a=s.r_a, shared_backbone=s.shared_backbone, hidden=s.hidden, layers=s.layers,
-        n_freq=s.n_freq, target_network=use_target,
+        n_freq=s.n_freq, target_network=use_target, beta_min=s.beta_min, beta_max=s.beta_max,
+        scheme=get_scheme(s.scheme),
     )  # fmt: skip
     return model.to(device=cfg.train.device, dtype=_DTYPES[cfg.train.dtype])
 
@@ -330,11 +342,11 @@ class _Run:
             else None
         )
 
-    def evaluate(self) -> dict:
+    def evaluate(self, model: Sampler | None = None) -> dict:
         e = self.cfg.eval
         start = time.perf_counter()
         metrics = evaluate(
-            self.model, self.target, n=e.n, generator=self.eval_generator,
+            model or self.model, self.target, n=e.n, generator=self.eval_generator,
             learned_log_z=self.cfg.train.objective in ("tb", "tlm"),
             sample_metrics=e.sample_metrics, sinkhorn_eps=e.sinkhorn_eps, impl=self.cfg.train.impl,
         )  # fmt: skip
@@ -410,10 +422,15 @@ def train(
     run.history.append(
         {"iteration": run.iteration, "loss": loss, "train_seconds": run.train_seconds, **final}
     )
+    reduced = None
+    if cfg.eval.steps is not None:
+        # The step-reduction control: the same networks sampled on a coarser (or finer) grid.
+        reduced = {"steps": cfg.eval.steps, **run.evaluate(run.model.with_steps(cfg.eval.steps))}
     iters = t.iterations
     result = RunResult(
         config=cfg.as_dict(),
         metrics=final,
+        metrics_eval_steps=reduced,
         timing={
             "train_seconds": run.train_seconds,
             "iterations": iters,

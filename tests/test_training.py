@@ -61,7 +61,7 @@ def test_every_method_runs_and_its_loss_falls(method, tmp_path):
     result = train(cfg, out_dir=tmp_path, progress=False)
     assert result.env["fused_kernels"] is True
     data = json.loads((tmp_path / "result.json").read_text())
-    assert set(data) == {"config", "metrics", "timing", "env"}
+    assert set(data) == {"config", "metrics", "metrics_eval_steps", "timing", "env"}
     for key in ("elbo", "logz_is", "eubo", "ess", "w2", "sinkhorn", "mmd"):
         assert math.isfinite(data["metrics"][key]), key
     assert (data["metrics"]["logz_learned"] is None) == (cfg.train.objective == "vargrad")
