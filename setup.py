@@ -77,7 +77,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["ads_bench", "ads_bench.*", "baselines", "baselines.*"]),
-    package_data={"ads_bench.targets": ["data/*.csv"]},
+    package_data={"ads_bench.targets": ["data/*.csv"], "ads_bench.published": ["*.csv"]},
     ext_modules=[_extension()],
     cmdclass={"build_ext": BuildExtension},
     install_requires=["torch>=2.4", "numpy", "pot"],
@@ -93,7 +93,18 @@ setup(
         ],
     },
     extras_require={
-        "test": ["pytest", "pytest-benchmark", "ninja", "ruff", "scipy"],
+        # reproduce/: figures (matplotlib/seaborn) and the Ray executor of the sweep runner
+        "reproduce": ["matplotlib", "seaborn", "ray"],
+        "test": [
+            "pytest",
+            "pytest-benchmark",
+            "ninja",
+            "ruff",
+            "scipy",
+            "matplotlib",
+            "seaborn",
+            "ray",
+        ],
     },
     zip_safe=False,
 )

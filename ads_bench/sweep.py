@@ -1,0 +1,527 @@
+"""Sweeps: run a grid of training runs once each, resumably, in-process, in a process pool or on Ray.
+
+A run is named by a :class:`RunSpec` (target, method, steps T, seed, config overrides and a free
+``tag``); :func:`expand_grid` builds the cartesian products that the ``reproduce/`` scripts
+concatenate, and :func:`run_sweep` runs them.
+
+Design:
+
+- **Results are keyed by the fully resolved config**, not by the spec: run folder
+  ``OUT/runs/<cfg.key()>/`` is the ``out_dir`` handed to :func:`ads_bench.training.train`, so two
+  specs that resolve to the same config share one run, and a changed default, preset or override
+  gives a new folder instead of silently reusing an old result.
+- **The disk is the only state.** A run is finished when ``result.json`` exists and the config stored
+  in it equals the spec's config (compared as JSON); otherwise its folder is stale (deleted, rerun
+  from scratch). An interrupted run resumes from its ``checkpoint.pt`` (written atomically by
+  ``train``). A run that raised has ``error.json`` (``{"config", "error", "traceback"}``, written
+  atomically) and is retried by the next sweep. So a sweep can be killed at any moment and simply
+  started again; :func:`load_records` reads the same state without running anything.
+- **One worker function**, :func:`run_one`, takes plain data (the config dict and the run folder) and
+  returns a plain dict; every executor calls it. It catches every ``Exception`` (one failing run
+  never stops a sweep); ``KeyboardInterrupt`` stops the sweep: pending runs are cancelled and running
+  workers terminated, finished runs stay on disk.
+- **Executors**: ``"local"`` runs in-process when ``workers == 1``, else in a ``spawn`` process pool
+  (forking after torch is loaded is unsafe) with one torch thread per worker; ``"ray"`` submits one
+  single-CPU task per run to a local Ray instance or the cluster at ``address``.
+- Every config is resolved and validated before any training starts, so a bad grid fails at once
+  with the offending spec named.
+
+Layout of ``OUT``::
+
+    OUT/runs/<key>/config.json      resolved config (written when the run starts)
+    OUT/runs/<key>/checkpoint.pt    latest checkpoint (resume point)
+    OUT/runs/<key>/history.csv      periodic evaluations (finished runs)
+    OUT/runs/<key>/result.json      {"config", "metrics", "timing", "env"} (finished runs)
+    OUT/runs/<key>/error.json       {"config", "error", "traceback"} (failed runs)
+
+Caveats: scripts using ``workers > 1`` need an ``if __name__ == "__main__":`` guard (``spawn``
+re-imports the main module); targets added with ``register_target`` at run time are not seen by
+worker processes (use a ``"module:attr"`` path); two sweeps must not share ``OUT`` concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from ads_bench.config import Config
+from ads_bench.methods import make_config
+
+__all__ = [
+    "RunRecord",
+    "RunSpec",
+    "SweepResult",
+    "expand_grid",
+    "load_records",
+    "run_one",
+    "run_sweep",
+]
+
+EXECUTORS = ("local", "ray")
+# Fields a spec sets itself; an override of them would silently fight the spec.
+_RESERVED = ("target", "method", "seed", "steps", "sampler.steps")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep. ``overrides`` may be given as a dict; it is stored as a sorted tuple of
+    ``(field, value)`` pairs so specs are hashable. ``tag`` is a free label (e.g. an ablation row)
+    and is not part of the config."""
+
+    target: str
+    method: str
+    steps: int
+    seed: int
+    overrides: tuple[tuple[str, Any], ...] = ()
+    tag: str = ""
+
+    def __post_init__(self):
+        items = list(self.overrides.items() if isinstance(self.overrides, dict) else self.overrides)
+        names = [name for name, _ in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate override fields in {names}")
+        reserved = sorted(set(names) & set(_RESERVED))
+        if reserved:
+            raise ValueError(f"override {reserved} through RunSpec's own fields, not overrides")
+        object.__setattr__(self, "overrides", tuple(sorted((str(k), v) for k, v in items)))
+
+    def config(self) -> Config:
+        """The resolved config: defaults, method preset, ``overrides``, then ``sampler.steps``."""
+        overrides = {**dict(self.overrides), "sampler.steps": self.steps}
+        return make_config(self.method, self.target, seed=self.seed, overrides=overrides)
+
+    @property
+    def key(self) -> str:
+        """The key (16 hex) of the resolved config; names the run folder."""
+        return self.config().key()
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``adaptive/gmm25/T=10/seed=0 [no-replay]``."""
+        text = f"{self.method}/{self.target}/T={self.steps}/seed={self.seed}"
+        return f"{text} [{self.tag}]" if self.tag else text
+
+
+def expand_grid(
+    targets: Iterable[str],
+    methods: Iterable[str],
+    steps: Iterable[int],
+    seeds: Iterable[int],
+    overrides: dict[str, Any] | None = None,
+    tag: str = "",
+) -> list[RunSpec]:
+    """Cartesian product of the axes, ordered by target, steps, method, then seed (the last varies
+    fastest); every spec gets the same ``overrides`` and ``tag``. A bare string or int is taken as
+    a one-value axis."""
+    ov = tuple((overrides or {}).items())
+    axes = [[a] if isinstance(a, (str, int)) else list(a) for a in (targets, steps, methods, seeds)]
+    return [
+        RunSpec(target=t, method=m, steps=s, seed=seed, overrides=ov, tag=tag)
+        for t, s, m, seed in product(*axes)
+    ]
+
+
+@dataclass
+class RunRecord:
+    """What a sweep knows about one spec.
+
+    ``status``: ``"done"`` (ran now and finished), ``"cached"`` (finished before this sweep),
+    ``"failed"`` (raised; ``error`` says what), or, from :func:`load_records` only, ``"missing"``
+    (not run, unfinished, or its result belongs to another config). ``metrics`` and
+    ``metrics_eval_steps`` are those of ``result.json``; ``seconds`` is the wall time of this
+    sweep's attempt (None when nothing ran)."""
+
+    spec: RunSpec
+    key: str
+    status: str
+    metrics: dict | None = None
+    timing: dict | None = None
+    error: str | None = None
+    path: str = ""
+    seconds: float | None = None
+    metrics_eval_steps: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("done", "cached")
+
+
+@dataclass
+class SweepResult:
+    """Records in the order of the specs. ``ran`` and ``cached`` count distinct runs (config keys):
+    ``ran`` the runs attempted by this sweep (finished or failed), ``cached`` those found finished."""
+
+    records: list[RunRecord]
+    ran: int = 0
+    cached: int = 0
+    wall_seconds: float = 0.0
+    out_dir: str = ""
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        """The failed records, one per distinct run (first spec of each)."""
+        first: dict[str, RunRecord] = {}
+        for r in self.records:
+            if r.status == "failed":
+                first.setdefault(r.key, r)
+        return list(first.values())
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.records)
+
+    def summary(self) -> str:
+        """Counts, wall time, and one line per failed run (spec, overrides, error, error file)."""
+        runs = len({r.key for r in self.records})
+        failed = self.failed
+        lines = [
+            f"sweep: {runs} runs: {self.ran - len(failed)} done, {self.cached} cached, "
+            f"{len(failed)} failed ({_fmt_eta(self.wall_seconds)} wall)"
+        ]
+        for r in failed:
+            ov = f" {dict(r.spec.overrides)}" if r.spec.overrides else ""
+            lines.append(f"  FAILED {r.spec.label}{ov} key={r.key}: {r.error}")
+            lines.append(f"         see {Path(r.path) / 'error.json'}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- disk state
+_RESULT, _ERROR, _CONFIG = "result.json", "error.json", "config.json"
+
+
+def _canonical(data: Any) -> str:
+    # String comparison, so that NaN equals NaN and int/float spellings are normalised alike.
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _atomic_write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _inspect(run_dir: Path, config: dict) -> tuple[str, dict | None]:
+    """``("done", result)``, ``("failed", error)``, ``("stale", None)`` or ``("missing", None)``."""
+    want = _canonical(config)
+    result_path = run_dir / _RESULT
+    if result_path.exists():
+        result = _read_json(result_path)
+        if result is not None and _canonical(result.get("config")) == want:
+            return "done", result
+        return "stale", None
+    started = _read_json(run_dir / _CONFIG)
+    if started is not None and _canonical(started) != want:
+        return "stale", None  # a checkpoint here would belong to another config
+    error = _read_json(run_dir / _ERROR)
+    if error is not None and _canonical(error.get("config")) == want:
+        return "failed", error
+    return "missing", None
+
+
+# ---------------------------------------------------------------------------------- the worker
+def run_one(config: dict, run_dir: str, progress: bool = False) -> dict:
+    """Train one run into ``run_dir`` (resuming its checkpoint); never raises an ``Exception``.
+
+    Returns ``{"status": "done"|"failed", "metrics", "timing", "error", "seconds"}``; a failure
+    also writes ``run_dir/error.json``."""
+    from ads_bench.training import train
+
+    start = time.perf_counter()
+    path = Path(run_dir)
+    try:
+        (path / _ERROR).unlink(missing_ok=True)
+        result = train(Config.from_dict(config), out_dir=path, progress=progress)
+        return {
+            "status": "done",
+            "metrics": result.metrics,
+            "metrics_eval_steps": getattr(result, "metrics_eval_steps", None),
+            "timing": result.timing,
+            "error": None,
+            "seconds": time.perf_counter() - start,
+        }
+    except Exception as exc:
+        return _failure(config, path, exc, traceback.format_exc(), time.perf_counter() - start)
+
+
+def _failure(config: dict, path: Path, exc: BaseException, tb: str, seconds: float) -> dict:
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _atomic_write_json(path / _ERROR, {"config": config, "error": error, "traceback": tb})
+    except OSError:
+        pass
+    return {"status": "failed", "metrics": None, "timing": None, "error": error, "seconds": seconds}
+
+
+def _init_pool_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _ray_task(config: dict, run_dir: str, progress: bool) -> dict:
+    _init_pool_worker()
+    return run_one(config, run_dir, progress)
+
+
+# ---------------------------------------------------------------------------------- executors
+_Job = tuple[str, dict, str]  # key, config dict, run folder
+_Done = Callable[[str, dict], None]
+
+
+def _run_inline(jobs: list[_Job], train_progress: bool, done: _Done) -> None:
+    for key, config, run_dir in jobs:
+        done(key, run_one(config, run_dir, train_progress))
+
+
+def _run_pool(jobs: list[_Job], workers: int, train_progress: bool, done: _Done) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)),
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_pool_worker,
+    )
+    try:
+        futures = {pool.submit(run_one, c, d, train_progress): (k, c, d) for k, c, d in jobs}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key, config, run_dir = futures[fut]
+                try:
+                    out = fut.result()
+                except Exception as exc:  # the worker process died (e.g. killed, out of memory)
+                    out = _failure(config, Path(run_dir), exc, traceback.format_exc(), 0.0)
+                done(key, out)
+    except BaseException:
+        # Terminate the running workers (shutdown() forgets them, so look first): checkpoints are
+        # written atomically, so a killed run resumes later.
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_ray(
+    jobs: list[_Job], workers: int, address: str | None, train_progress: bool, done: _Done
+) -> None:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError("executor='ray' needs Ray: pip install ray") from exc
+    started = False
+    if not ray.is_initialized():
+        if address is not None:
+            ray.init(address=address, logging_level="warning")
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="warning")
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        refs = {task.remote(c, d, train_progress): (k, c, d) for k, c, d in jobs}
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    key, config, run_dir = refs[ref]
+                    try:
+                        out = ray.get(ref)
+                    except Exception as exc:  # the task's worker died
+                        out = _failure(config, Path(run_dir), exc, traceback.format_exc(), 0.0)
+                    done(key, out)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------------------- the sweep
+def _fmt_eta(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _resolve(specs: Sequence[RunSpec]) -> list[Config]:
+    """Every spec's config, validated; raises ``ValueError`` naming the first bad spec."""
+    from ads_bench.targets import get_target
+    from ads_bench.training import validate_config
+
+    configs = []
+    for spec in specs:
+        try:
+            cfg = spec.config()
+            validate_config(cfg)
+            if ":" not in cfg.target:
+                get_target(cfg.target)  # a typo fails here; import paths resolve in the worker
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"invalid run {spec.label} {dict(spec.overrides)}: {exc}") from exc
+        configs.append(cfg)
+    return configs
+
+
+def run_sweep(
+    specs: Sequence[RunSpec],
+    out_dir: str | os.PathLike,
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    progress: bool = True,
+    train_progress: bool = False,
+) -> SweepResult:
+    """Run every spec not already finished under ``out_dir``; return one record per spec.
+
+    Args:
+        specs: the runs (e.g. concatenated :func:`expand_grid` lists); specs resolving to the same
+            config run once.
+        out_dir: sweep folder; run ``k`` lives in ``out_dir/runs/<key>/``.
+        workers: concurrent runs (``"local"``: 1 = in this process, more = a spawn process pool
+            with one torch thread each; ``"ray"``: CPUs of the local Ray instance).
+        executor: ``"local"`` or ``"ray"``.
+        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); None starts a local
+            instance for the sweep. Cluster nodes need ``ads_bench`` installed and ``out_dir``
+            on a shared file system.
+        progress: a header and one line per finished run on stderr (print
+            :meth:`SweepResult.summary` yourself for the failures at the end).
+        train_progress: the training loop's own progress lines.
+    Raises:
+        ValueError: bad arguments, or a spec whose config is invalid (before anything runs).
+        KeyboardInterrupt: passed on after cancelling pending runs; finished runs stay on disk.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if address is not None and executor != "ray":
+        raise ValueError("address is only used with executor='ray'")
+    specs = list(specs)
+    if not all(isinstance(s, RunSpec) for s in specs):
+        raise TypeError("specs must be RunSpec instances (see expand_grid)")
+    start = time.perf_counter()
+    runs_dir = Path(out_dir) / "runs"
+    configs = _resolve(specs)
+    keys = [cfg.key() for cfg in configs]
+    labels: dict[str, str] = {}  # key -> label of its first spec
+    for key, spec in zip(keys, specs, strict=True):
+        labels.setdefault(key, spec.label)
+    outcomes: dict[str, dict] = {}
+    jobs: list[_Job] = []
+    seen: set[str] = set()
+    for key, cfg in zip(keys, configs, strict=True):
+        if key in seen:
+            continue
+        seen.add(key)
+        run_dir = runs_dir / key
+        config = cfg.as_dict()
+        state, data = _inspect(run_dir, config)
+        if state == "done":
+            outcomes[key] = {"status": "cached", **_from_result(data)}
+            continue
+        if state == "stale":
+            shutil.rmtree(run_dir)
+        elif state == "failed":
+            (run_dir / _ERROR).unlink(missing_ok=True)
+        jobs.append((key, config, str(run_dir)))
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=sys.stderr, flush=True)
+
+    n_runs, n_cached = len(outcomes) + len(jobs), len(outcomes)
+    failed = 0
+    where = (
+        "in-process" if executor == "local" and workers == 1 else f"{executor}, {workers} workers"
+    )
+    say(f"[sweep] {n_runs} runs: {n_cached} cached, {len(jobs)} to run ({where}) in {runs_dir}")
+
+    def done(key: str, out: dict) -> None:
+        nonlocal failed
+        outcomes[key] = out
+        failed += out["status"] == "failed"
+        finished = len(outcomes) - n_cached
+        left = len(jobs) - finished
+        eta = (time.perf_counter() - start) / finished * left
+        error = out["error"].splitlines()[0][:200] if out["error"] else ""
+        what = "done" if out["status"] == "done" else f"FAILED ({error})"
+        say(
+            f"[sweep {len(outcomes)}/{n_runs}] {what} {labels[key]} ({out['seconds']:.1f} s)"
+            f" | {n_cached} cached, {failed} failed, eta {_fmt_eta(eta)}"
+        )
+
+    if jobs:
+        try:
+            if executor == "ray":
+                _run_ray(jobs, workers, address, train_progress, done)
+            elif workers == 1:
+                _run_inline(jobs, train_progress, done)
+            else:
+                _run_pool(jobs, workers, train_progress, done)
+        except KeyboardInterrupt:
+            left = n_runs - len(outcomes)
+            say(f"[sweep] interrupted: {left} runs unfinished; run the sweep again to resume")
+            raise
+    records = [
+        RunRecord(spec=spec, key=key, path=str(runs_dir / key), **outcomes[key])
+        for spec, key in zip(specs, keys, strict=True)
+    ]
+    wall = time.perf_counter() - start
+    return SweepResult(records, len(jobs), n_cached, wall, str(out_dir))
+
+
+def _from_result(result: dict) -> dict:
+    return {
+        "metrics": result.get("metrics"),
+        "metrics_eval_steps": result.get("metrics_eval_steps"),
+        "timing": result.get("timing"),
+        "error": None,
+        "seconds": None,
+    }
+
+
+def load_records(out_dir: str | os.PathLike, specs: Sequence[RunSpec]) -> list[RunRecord]:
+    """What is on disk for ``specs`` (status ``"done"``, ``"failed"`` or ``"missing"``), without
+    running or deleting anything; for rendering tables of partial sweeps."""
+    runs_dir = Path(out_dir) / "runs"
+    records = []
+    for spec in specs:
+        cfg = spec.config()
+        key = cfg.key()
+        state, data = _inspect(runs_dir / key, cfg.as_dict())
+        record = RunRecord(spec=spec, key=key, status="missing", path=str(runs_dir / key))
+        if state == "done":
+            record.status = "done"
+            record.metrics, record.timing = data.get("metrics"), data.get("timing")
+            record.metrics_eval_steps = data.get("metrics_eval_steps")
+        elif state == "failed":
+            record.status, record.error = "failed", data.get("error")
+        records.append(record)
+    return records

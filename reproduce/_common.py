@@ -1,0 +1,172 @@
+"""Shared by the ``reproduce/`` scripts: budgets, the sweep command line, aggregation over seeds and
+writing tables (Markdown, CSV, JSON, LaTeX) atomically.
+
+Budgets (SPEC section 7). ``smoke`` is for tests (seconds); ``quick`` runs the whole of Table 1 on a
+2-core CPU in at most 30 minutes (few iterations and seeds: every output says so); ``full`` is the
+paper's scale (25 000 iterations, 5 seeds, N = 2000 evaluation samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ads_bench.sweep import RunRecord, RunSpec, run_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+BUILTIN = ["fixed", "fixed-learnvar", "bounded", "adaptive", "adaptive-vargrad", "adaptive-tlm"]
+BASELINES = ["pis", "dis", "dds"]
+TABLE1_METHODS = BUILTIN + BASELINES
+TABLE1_TARGETS = ["gmm25", "gmm40", "funnel", "manywell"]
+TABLE1_STEPS = [5, 10, 20]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Iterations, batch, seeds and evaluation size of one budget."""
+
+    name: str
+    iterations: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    eval_n: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def config_overrides(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "train.iterations": self.iterations,
+            "train.batch_size": self.batch_size,
+            "eval.n": self.eval_n,
+            "eval.every": 0,
+            **self.overrides,
+            **extra,
+        }
+
+
+BUDGETS = {
+    "smoke": Budget(
+        "smoke", iterations=4, batch_size=16, seeds=(0,), eval_n=32,
+        overrides={"sampler.hidden": 16, "sampler.n_freq": 8, "train.checkpoint_every": 0},
+        note="smoke budget: a plumbing check, the numbers mean nothing",
+    ),
+    "quick": Budget(
+        "quick", iterations=400, batch_size=128, seeds=(0, 1), eval_n=500,
+        overrides={"train.checkpoint_every": 200},
+        note="quick budget: 400 iterations, batch 128, 2 seeds, N = 500 (paper: 25 000, 300, 5, "
+        "2000); conclusions are provisional",
+    ),
+    "full": Budget(
+        "full", iterations=25_000, batch_size=300, seeds=(0, 1, 2, 3, 4), eval_n=2000,
+        note="full budget: paper scale",
+    ),
+}  # fmt: skip
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser, default_out: str = "results") -> None:
+    p.add_argument("--budget", choices=sorted(BUDGETS), default="quick")
+    p.add_argument("--out", default=default_out, help="output folder (runs/ and the tables)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--address", help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--seeds", type=int, nargs="+", help="override the budget's seeds")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def budget_of(args: argparse.Namespace) -> Budget:
+    b = BUDGETS[args.budget]
+    if args.seeds:
+        b = Budget(b.name, b.iterations, b.batch_size, tuple(args.seeds), b.eval_n, b.overrides,
+                   b.note)  # fmt: skip
+    return b
+
+
+def sweep(specs: Sequence[RunSpec], args: argparse.Namespace) -> list[RunRecord]:
+    """Run (or resume) ``specs`` into ``args.out`` and return their records; prints the summary."""
+    result = run_sweep(
+        specs, args.out, workers=args.workers, executor=args.executor, address=args.address,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(result.summary(), file=sys.stderr)
+    return result.records
+
+
+# ---------------------------------------------------------------------------------- aggregation
+
+
+def finite(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+#: Student t 97.5 % quantiles by degrees of freedom (two-sided 95 % intervals)
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
+
+
+def t_quantile(dof: int) -> float:
+    if dof in _T975:
+        return _T975[dof]
+    below = max(k for k in _T975 if k <= dof) if dof > 1 else 1
+    return _T975[below] if dof < 30 else 1.96
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    """Mean and two-sided 95 % Student-t interval; with one value the interval is unbounded."""
+    if not values:
+        return None, None, None
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return m, -math.inf, math.inf
+    half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return m, m - half, m + half
+
+
+def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:.3e}"
+    if std is not None:
+        text += f" ± {std:.2g}"
+    return text
+
+
+# ---------------------------------------------------------------------------------- writing
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, default=str, allow_nan=True))
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def tex_escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("%", "\\%")
+        .replace("&", "\\&").replace("#", "\\#").replace("±", "$\\pm$").replace("—", "--")
+        .replace("Δ", "$\\Delta$")
+    )  # fmt: skip

@@ -1,0 +1,253 @@
+"""The claims of SPEC section 7, checked against our own Table 1 runs.
+
+    python reproduce/claims.py [--out results]      # reads OUT/table1.json (run table1.py first)
+
+Each claim is turned into paired comparisons (same target, T and seed) with an effect size and a
+two-sided 95 % Student-t interval over seeds, and a verdict:
+
+* **supported** — the effect favours the claim and its interval excludes zero where the claim needs it;
+* **not supported** — the interval excludes zero *against* the claim (where the claim needs it);
+* **inconclusive at this budget** — anything else (too few seeds, intervals straddling zero, or the
+  runs needed are missing/failed).
+
+Effects are differences of the Table 1 metrics, oriented so that positive favours the claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import atomic_write, fmt, md_table, mean_ci, write_json
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
+LEARNED = "adaptive"  # both processes learned, decoupled variances (the paper's method)
+FIXED = "fixed-learnvar"  # fixed destruction, otherwise the same generation process
+FIXED_VAR = "fixed"  # fixed destruction and fixed generation variance
+
+
+def _index(rows: list[dict]) -> dict[tuple, dict]:
+    return {(r["target"], r["steps"], r["method"]): r for r in rows}
+
+
+def _paired(a: dict | None, b: dict | None, key: str, sign: float = 1.0) -> list[float]:
+    """``sign * (a - b)`` per seed present in both rows (finite values only)."""
+    if a is None or b is None:
+        return []
+    va = dict(zip(a["seeds"], a["per_seed"].get(key, []), strict=False))
+    vb = dict(zip(b["seeds"], b["per_seed"].get(key, []), strict=False))
+    out = []
+    for seed in sorted(set(va) & set(vb)):
+        x, y = va[seed], vb[seed]
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
+            out.append(sign * (x - y))
+    return out
+
+
+def _effect(name: str, diffs: list[float]) -> dict:
+    m, lo, hi = mean_ci(diffs)
+    return {"comparison": name, "n": len(diffs), "mean": m, "ci_low": lo, "ci_high": hi}
+
+
+def _significance(e: dict) -> int:
+    """+1 interval above 0, -1 below 0, 0 otherwise (or no data)."""
+    if not e["n"] or e["ci_low"] is None:
+        return 0
+    return 1 if e["ci_low"] > 0 else (-1 if e["ci_high"] < 0 else 0)
+
+
+def _claim_beats_fixed(ix: dict, targets: list[str], steps: list[int]) -> dict:
+    effects = []
+    for t in targets:
+        for s in [s for s in steps if s <= 10]:
+            a, b = ix.get((t, s, FIXED)), ix.get((t, s, LEARNED))
+            effects.append(_effect(f"{t} T={s}: Δlog Z ELBO, {FIXED} − {LEARNED}",
+                                   _paired(a, b, "delta_logz_elbo")))  # fmt: skip
+            effects.append(_effect(f"{t} T={s}: W2, {FIXED} − {LEARNED}", _paired(a, b, "w2")))
+    sig = [_significance(e) for e in effects if e["n"]]
+    if not sig:
+        verdict = INCONCLUSIVE
+    elif sig.count(-1) > sig.count(1):
+        verdict = NOT_SUPPORTED
+    elif sig.count(1) * 2 >= len(sig) and -1 not in sig:
+        verdict = SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return {
+        "claim": "With few steps (T ≤ 10), learning both processes beats fixed destruction "
+        "(ELBO and sample metrics)",
+        "test": f"paired over seeds, {LEARNED} vs {FIXED} (same generation process, destruction "
+        "fixed); positive = learned destruction better. Supported if at least half of the "
+        "comparisons are significantly positive and none significantly negative.",
+        "effects": effects,
+        "verdict": verdict,
+    }
+
+
+def _claim_few_steps(ix: dict, targets: list[str], steps: list[int]) -> dict:
+    effects = []
+    if 5 in steps and 20 in steps:
+        for t in targets:
+            effects.append(_effect(
+                f"{t}: Δlog Z ELBO, {FIXED_VAR}@T=20 − {LEARNED}@T=5",
+                _paired(ix.get((t, 20, FIXED_VAR)), ix.get((t, 5, LEARNED)), "delta_logz_elbo"),
+            ))  # fmt: skip
+    sig = [_significance(e) for e in effects if e["n"]]
+    if any(s == 1 for s in sig):
+        verdict = SUPPORTED
+    elif sig and all(s == -1 for s in sig):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return {
+        "claim": "On some targets, 5-step samplers with learned variances match or beat "
+        "20-step fixed-variance ones",
+        "test": f"paired over seeds, {LEARNED} at T=5 vs {FIXED_VAR} at T=20; positive = the 5-step "
+        "sampler is better. Supported if some target is significantly positive; not supported if "
+        "every target is significantly negative.",
+        "effects": effects,
+        "verdict": verdict,
+    }
+
+
+def _first_reaching(history: list[dict], threshold: float) -> float | None:
+    for point in history:
+        if point["elbo"] is not None and point["elbo"] >= threshold:
+            return float(point["iteration"])
+    return None
+
+
+def _claim_faster(ix: dict, targets: list[str], steps: list[int]) -> dict:
+    effects = []
+    for t in targets:
+        for s in steps:
+            a, b = ix.get((t, s, FIXED)), ix.get((t, s, LEARNED))
+            diffs = []
+            if a is not None and b is not None:
+                for seed in sorted(set(a["history"]) & set(b["history"])):
+                    ha, hb = a["history"][seed], b["history"][seed]
+                    finals = [h[-1]["elbo"] for h in (ha, hb) if h and h[-1]["elbo"] is not None]
+                    if len(finals) < 2:
+                        continue
+                    threshold = min(finals)  # both runs reach it by their last evaluation
+                    ia, ib = _first_reaching(ha, threshold), _first_reaching(hb, threshold)
+                    if ia is not None and ib is not None:
+                        diffs.append(ia - ib)
+            effects.append(_effect(f"{t} T={s}: iterations to the lower final ELBO, "
+                                   f"{FIXED} − {LEARNED}", diffs))  # fmt: skip
+    sig = [_significance(e) for e in effects if e["n"]]
+    if not sig:
+        verdict = INCONCLUSIVE
+    elif sig.count(-1) > sig.count(1):
+        verdict = NOT_SUPPORTED
+    elif sig.count(1) * 2 >= len(sig) and -1 not in sig:
+        verdict = SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return {
+        "claim": "Joint training converges faster (iterations to a given ELBO)",
+        "test": f"per target, T and seed: the first periodic evaluation at which {LEARNED} and "
+        f"{FIXED} reach the lower of their two final ELBOs; positive = {LEARNED} reaches it "
+        "earlier. The resolution is the evaluation interval.",
+        "effects": effects,
+        "verdict": verdict,
+    }
+
+
+def _claim_tlm(ix: dict, targets: list[str], steps: list[int]) -> dict:
+    effects, failures = [], []
+    if len(steps) >= 2:
+        lo_t, hi_t = min(steps), max(steps)
+        for t in targets:
+            # difference in differences: how much more TLM degrades than TB from small to large T
+            tlm_hi, tlm_lo = ix.get((t, hi_t, "adaptive-tlm")), ix.get((t, lo_t, "adaptive-tlm"))
+            tb_hi, tb_lo = ix.get((t, hi_t, LEARNED)), ix.get((t, lo_t, LEARNED))
+            d_tlm = _paired(tlm_hi, tb_hi, "delta_logz_elbo")  # TLM - TB at large T
+            d_lo = _paired(tlm_lo, tb_lo, "delta_logz_elbo")  # TLM - TB at small T
+            n = min(len(d_tlm), len(d_lo))
+            effects.append(_effect(
+                f"{t}: Δlog Z ELBO (TLM − TB) at T={hi_t} minus at T={lo_t}",
+                [d_tlm[i] - d_lo[i] for i in range(n)],
+            ))  # fmt: skip
+            for row, name in ((tlm_hi, "adaptive-tlm"), (tb_hi, LEARNED)):
+                if row is not None:
+                    failures.append({"target": t, "steps": hi_t, "method": name,
+                                     "failed": row["n_failed"], "runs": row["n_runs"]})  # fmt: skip
+    tlm_fail = sum(f["failed"] for f in failures if f["method"] == "adaptive-tlm")
+    tb_fail = sum(f["failed"] for f in failures if f["method"] == LEARNED)
+    sig = [_significance(e) for e in effects if e["n"]]
+    if tlm_fail > tb_fail or (sig and sig.count(1) * 2 >= len(sig) and -1 not in sig):
+        verdict = SUPPORTED
+    elif sig and sig.count(-1) > sig.count(1):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return {
+        "claim": "TLM destabilises at large T while TB stays stable",
+        "test": "runs that diverged (non-finite) at the largest T, TLM vs TB; and per target the "
+        "difference in differences of Δlog Z ELBO (TLM − TB at the largest T minus at the smallest "
+        "T); positive = TLM degrades more with T. The grid's largest T stands in for 'large T'.",
+        "effects": effects,
+        "failures": failures,
+        "verdict": verdict,
+    }
+
+
+def check_claims(rows: list[dict]) -> list[dict]:
+    """Every claim of SPEC section 7 with its evidence and verdict, from Table 1 rows."""
+    ix = _index(rows)
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    steps = sorted({r["steps"] for r in rows})
+    return [
+        _claim_beats_fixed(ix, targets, steps),
+        _claim_few_steps(ix, targets, steps),
+        _claim_faster(ix, targets, steps),
+        _claim_tlm(ix, targets, steps),
+    ]
+
+
+def render_claims(verdicts: list[dict], note: str = "") -> str:
+    lines = ["# Claims check (SPEC section 7)", ""]
+    if note:
+        lines += [f"_{note}_", ""]
+    for i, v in enumerate(verdicts, 1):
+        lines += [f"## {i}. {v['claim']} — **{v['verdict']}**", "", v["test"], ""]
+        rows = []
+        for e in v["effects"]:
+            ci = "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"
+            rows.append([e["comparison"], str(e["n"]), fmt(e["mean"]), ci])
+        if rows:
+            lines += [md_table(["comparison", "seeds", "effect", "95 % CI"], rows), ""]
+        if v.get("failures"):
+            fails = ", ".join(f"{f['method']} {f['target']} T={f['steps']}: {f['failed']}/"
+                              f"{f['runs']}" for f in v["failures"])  # fmt: skip
+            lines += [f"Diverged runs: {fails}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="results", help="folder holding table1.json")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    source = out / "table1.json"
+    if not source.exists():
+        print(f"error: {source} not found; run python reproduce/table1.py --out {out}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    data = json.loads(source.read_text(encoding="utf-8"))
+    verdicts = check_claims(data["rows"])
+    text = render_claims(verdicts, data.get("note", ""))
+    atomic_write(out / "claims.md", text)
+    write_json(out / "claims.json", verdicts)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
