@@ -5,7 +5,8 @@
 
 ``--target`` is a registered name or a ``module:attr`` import path of a user target; ``--method`` a
 preset of :mod:`ads_bench.methods` (or an entry point of ``ads_bench.methods``, e.g. a baseline).
-``--set section.field=value`` overrides any config field after the preset. ``--dry-run`` prints the
+``--set section.field=value`` overrides any config field after the preset. ``--eval-steps K`` also
+evaluates the trained networks on a K-step grid (the step-reduction control). ``--dry-run`` prints the
 resolved configuration and exits. Writes ``OUT/result.json``, ``OUT/history.csv``, ``OUT/config.json``
 and a checkpoint; re-running with the same configuration and ``--out`` resumes an unfinished run.
 """
