@@ -59,9 +59,9 @@ BUDGETS = {
         note="smoke budget: a plumbing check, the numbers mean nothing",
     ),
     "quick": Budget(
-        "quick", iterations=400, batch_size=128, seeds=(0, 1), eval_n=500,
+        "quick", iterations=600, batch_size=128, seeds=(0, 1, 2), eval_n=500,
         overrides={"train.checkpoint_every": 200},
-        note="quick budget: 400 iterations, batch 128, 2 seeds, N = 500 (paper: 25 000, 300, 5, "
+        note="quick budget: 600 iterations, batch 128, 3 seeds, N = 500 (paper: 25 000, 300, 5, "
         "2000); conclusions are provisional",
     ),
     "full": Budget(
