@@ -84,8 +84,9 @@ def add_sweep_arguments(p: argparse.ArgumentParser, default_out: str = "results"
 def budget_of(args: argparse.Namespace) -> Budget:
     b = BUDGETS[args.budget]
     if args.seeds:
+        note = f"{b.note} [seeds overridden: {', '.join(map(str, args.seeds))}]"
         b = Budget(b.name, b.iterations, b.batch_size, tuple(args.seeds), b.eval_n, b.overrides,
-                   b.note)  # fmt: skip
+                   note)  # fmt: skip
     return b
 
 
