@@ -94,7 +94,7 @@ setup(
     },
     extras_require={
         # reproduce/: figures (matplotlib/seaborn) and the Ray executor of the sweep runner
-        "reproduce": ["matplotlib", "seaborn", "ray"],
+        "reproduce": ["matplotlib", "seaborn", "ray", "scikit-learn"],
         "test": [
             "pytest",
             "pytest-benchmark",
@@ -104,6 +104,7 @@ setup(
             "matplotlib",
             "seaborn",
             "ray",
+            "scikit-learn",
         ],
     },
     zip_safe=False,
