@@ -61,6 +61,19 @@ def _significance(e: dict) -> int:
     return 1 if e["ci_low"] > 0 else (-1 if e["ci_high"] < 0 else 0)
 
 
+def _majority_verdict(effects: list[dict]) -> str:
+    """Supported if at least half of the comparisons with data are significantly positive and none
+    significantly negative; not supported if more are significantly negative than positive."""
+    sig = [_significance(e) for e in effects if e["n"]]
+    if not sig:
+        return INCONCLUSIVE
+    if sig.count(-1) > sig.count(1):
+        return NOT_SUPPORTED
+    if sig.count(1) * 2 >= len(sig) and -1 not in sig:
+        return SUPPORTED
+    return INCONCLUSIVE
+
+
 def _claim_beats_fixed(ix: dict, targets: list[str], steps: list[int]) -> dict:
     effects = []
     for t in targets:
@@ -69,15 +82,7 @@ def _claim_beats_fixed(ix: dict, targets: list[str], steps: list[int]) -> dict:
             effects.append(_effect(f"{t} T={s}: Δlog Z ELBO, {FIXED} − {LEARNED}",
                                    _paired(a, b, "delta_logz_elbo")))  # fmt: skip
             effects.append(_effect(f"{t} T={s}: W2, {FIXED} − {LEARNED}", _paired(a, b, "w2")))
-    sig = [_significance(e) for e in effects if e["n"]]
-    if not sig:
-        verdict = INCONCLUSIVE
-    elif sig.count(-1) > sig.count(1):
-        verdict = NOT_SUPPORTED
-    elif sig.count(1) * 2 >= len(sig) and -1 not in sig:
-        verdict = SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
+    verdict = _majority_verdict(effects)
     return {
         "claim": "With few steps (T ≤ 10), learning both processes beats fixed destruction "
         "(ELBO and sample metrics)",
@@ -140,15 +145,7 @@ def _claim_faster(ix: dict, targets: list[str], steps: list[int]) -> dict:
                         diffs.append(ia - ib)
             effects.append(_effect(f"{t} T={s}: iterations to the lower final ELBO, "
                                    f"{FIXED} − {LEARNED}", diffs))  # fmt: skip
-    sig = [_significance(e) for e in effects if e["n"]]
-    if not sig:
-        verdict = INCONCLUSIVE
-    elif sig.count(-1) > sig.count(1):
-        verdict = NOT_SUPPORTED
-    elif sig.count(1) * 2 >= len(sig) and -1 not in sig:
-        verdict = SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
+    verdict = _majority_verdict(effects)
     return {
         "claim": "Joint training converges faster (iterations to a given ELBO)",
         "test": f"per target, T and seed: the first periodic evaluation at which {LEARNED} and "
