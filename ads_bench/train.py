@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import types
 
 from ads_bench.config import parse_override
 from ads_bench.methods import make_config, method_names
@@ -74,6 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2))
     return 0
 
+
+class _CallableModule(types.ModuleType):
+    """``ads_bench.train`` is both this CLI module and the function ``ads_bench.train(config, ...)``.
+
+    Importing this module (``python -m ads_bench.train``, ``from ads_bench.train import main``) makes
+    Python set the package attribute ``ads_bench.train`` to the module, replacing the function. Making
+    the module callable keeps ``ads_bench.train(config)`` working either way."""
+
+    def __call__(self, config, target=None, **kwargs):
+        from ads_bench.training import train
+
+        return train(config, target, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     raise SystemExit(main())

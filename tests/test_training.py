@@ -282,3 +282,14 @@ def test_compiled_training_step_matches_eager():
     ):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
     assert set(compiled._compiled_fns) == {"on_policy", "off_policy"}
+
+
+def test_ads_bench_train_stays_callable_after_the_cli_module_is_imported():
+    # Importing ads_bench.train (the CLI module) rebinds the package attribute ads_bench.train.
+    import importlib
+
+    cli = importlib.import_module("ads_bench.train")
+    assert ads_bench.train is cli and callable(ads_bench.train)
+    over = {**TINY, "train.iterations": 2, "sampler.steps": 2}
+    result = ads_bench.train(make_config("fixed", "gmm9", overrides=over), progress=False)
+    assert math.isfinite(result.metrics["elbo"])
