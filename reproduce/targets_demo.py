@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="samples per set (SPEC: 2000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--targets", nargs="+", default=sorted(TARGETS), metavar="NAME")
+    # the SPEC section 4 targets, which have exact samples (gan-latent has none)
+    default = [name for name in ("gmm25", "gmm40", "gmm9", "funnel", "manywell") if name in TARGETS]
+    parser.add_argument("--targets", nargs="+", default=default, metavar="NAME")
     parser.add_argument("--out", default="results", help="output folder")
     args = parser.parse_args(argv)
 

@@ -3,12 +3,17 @@
 ``get_target`` resolves, in order:
 
 1. a :class:`~ads_bench.targets.base.Target` instance -> returned unchanged;
-2. a string containing ``":"`` -> ``"package.module:attribute"`` import path; the attribute
-   may be a class or factory (called with ``**kwargs``) or an already-built object;
-3. any other string -> a name registered in :data:`TARGETS` (``gmm25``, ``gmm40``, ``gmm9``,
-   ``funnel``, ``manywell`` and anything added with :func:`register_target`), whose factory
-   is called with ``**kwargs``;
-4. a duck-typed object with ``dim`` and ``log_prob``, or a plain callable log density with
+2. ``"name:key=value,key=value"`` with a registered ``name`` -> that target with options, e.g.
+   ``"gan-latent:y=7,beta=2"`` (values parsed as int, float, ``true``/``false``/``none``, else
+   kept as strings; merged with ``**kwargs``, a key given twice is an error). This is how configs
+   (plain JSON, read by worker processes) name a parameterised target;
+3. any other string containing ``":"`` -> ``"package.module:attribute"`` import path; the
+   attribute may be a class or factory (called with ``**kwargs``) or an already-built object
+   (an attribute name never contains ``=``, so 2 and 3 cannot be confused);
+4. any other string -> a name registered in :data:`TARGETS` (``gmm25``, ``gmm40``, ``gmm9``,
+   ``funnel``, ``manywell``, ``gan-latent`` and anything added with :func:`register_target`),
+   whose factory is called with ``**kwargs``;
+5. a duck-typed object with ``dim`` and ``log_prob``, or a plain callable log density with
    ``dim=`` -> wrapped by :func:`~ads_bench.targets.adapter.wrap_target`.
 """
 
@@ -24,7 +29,13 @@ from .funnel import Funnel
 from .gmm import gmm9, gmm25, gmm40
 from .manywell import ManyWell
 
-__all__ = ["TARGETS", "UnknownTargetError", "get_target", "register_target"]
+__all__ = [
+    "TARGETS",
+    "UnknownTargetError",
+    "get_target",
+    "parse_target_options",
+    "register_target",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +78,53 @@ for _name, _factory in (
     register_target(_name)(_factory)
 
 
+@register_target("gan-latent")
+def _gan_latent(**options: Any) -> Target:
+    """SPEC section 6 (:mod:`ads_bench.targets.gan_latent`); trains/loads its models only when built."""
+    from .gan_latent import gan_latent
+
+    return gan_latent(**options)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_target_options(text: str) -> dict[str, Any]:
+    """``"y=7,beta=2"`` -> ``{"y": 7, "beta": 2}`` (the part of a target name after ``":"``)."""
+    options: dict[str, Any] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise ValueError(
+                f"target options must look like 'name:key=value,key=value', got {item!r} in {text!r}"
+            )
+        if key in options:
+            raise ValueError(f"target option {key!r} given twice in {text!r}")
+        options[key] = _parse_value(value)
+    return options
+
+
+def _registered_key(name: str) -> str | None:
+    key = name.strip()
+    if key not in TARGETS and key.lower() in TARGETS:
+        key = key.lower()
+    return key if key in TARGETS else None
+
+
 def _import_attr(path: str) -> Any:
     module_name, _, attr_path = path.partition(":")
     if not module_name or not attr_path:
@@ -101,8 +159,26 @@ def get_target(name_or_obj: Any, **kwargs: Any) -> Target:
     """
     obj = name_or_obj
     if isinstance(obj, str):
+        head, _, tail = obj.partition(":")
+        key = _registered_key(head)
+        if key is not None and ("=" in tail or not tail.strip()):
+            options = parse_target_options(tail)
+            both = sorted(set(options) & set(kwargs))
+            if both:
+                raise TypeError(
+                    f"target option(s) {both} given in {obj!r} and as keyword arguments"
+                )
+            return _finish(TARGETS[key](**options, **kwargs), source=obj)
         if ":" in obj:
-            attr = _import_attr(obj)
+            try:
+                attr = _import_attr(obj)
+            except ImportError:
+                if key is None:
+                    raise
+                raise ValueError(  # a registered name with malformed options, not a module
+                    f"options of target {key!r} must look like '{key}:key=value,key=value', "
+                    f"got {obj!r}"
+                ) from None
             if _is_target_like(attr):
                 return get_target(attr, **kwargs)
             if callable(attr):
