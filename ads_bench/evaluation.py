@@ -22,7 +22,7 @@ __all__ = ["METRIC_KEYS", "evaluate"]
 
 METRIC_KEYS = (
     "elbo", "delta_logz_elbo", "logz_is", "delta_logz_is", "logz_learned", "eubo", "eubo_gap",
-    "ess", "w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc",
+    "ess", "w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc", "modes",
 )  # fmt: skip
 
 

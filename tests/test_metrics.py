@@ -24,6 +24,7 @@ from ads_bench.metrics import (
     mmd,
     mmd2,
     mode_histogram,
+    modes_covered,
     sinkhorn,
     w2,
 )
@@ -328,6 +329,18 @@ def test_emc_known_histograms():
     assert emc(partial, MEANS[:1]) == 1.0
 
 
+def test_modes_covered_counts_modes_with_a_tenth_of_their_share():
+    # 40 samples over 4 modes: expected share 10, a tenth of it is 1 sample
+    counts = [30, 9, 1, 0]
+    x = torch.cat([MEANS[k].repeat(c, 1) for k, c in enumerate(counts)]) + 0.01
+    assert mode_histogram(x, MEANS).tolist() == counts
+    assert modes_covered(x, MEANS) == 3
+    assert modes_covered(x, MEANS, share=0.95) == 1  # needs >= 9.5 samples
+    assert modes_covered(MEANS[2] + 0.1 * _randn(20, 2, seed=27), MEANS) == 1
+    with pytest.raises(ValueError, match="share"):
+        modes_covered(x, MEANS, share=0.0)
+
+
 # --------------------------------------------------------------------------- evaluate / validation
 
 
@@ -335,8 +348,9 @@ def test_evaluate_samples_keys_and_values():
     x = MEANS.repeat(25, 1) + _randn(100, 2, seed=25)
     y = MEANS.repeat(25, 1) + _randn(100, 2, seed=26)
     out = evaluate_samples(x, y, means=MEANS)
-    assert set(out) == {"w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc"}
-    assert all(type(v) is float for v in out.values())
+    assert set(out) == {"w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc", "modes"}
+    assert all(type(v) is float for k, v in out.items() if k != "modes")
+    assert out["modes"] == 4
     assert out["sinkhorn_eps"] == 1e-3
     assert out["sinkhorn"] == pytest.approx(out["w2"] ** 2, rel=1e-2)
     assert out["emc"] == pytest.approx(1.0, abs=0.02)

@@ -21,7 +21,7 @@ from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
 from .evaluate import evaluate_log_weights, evaluate_samples
 from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .logz import delta_logz, elbo, ess, eubo, logz_is
-from .modes import emc, mode_histogram
+from .modes import emc, mode_histogram, modes_covered
 from .transport import exact_ot, w2
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "mmd",
     "mmd2",
     "mode_histogram",
+    "modes_covered",
     "sinkhorn",
     "w2",
 ]

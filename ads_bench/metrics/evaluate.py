@@ -23,7 +23,7 @@ import torch
 from .entropic import sinkhorn
 from .kernels import DEFAULT_BANDWIDTHS, mmd
 from .logz import delta_logz, elbo, ess, eubo, logz_is
-from .modes import emc
+from .modes import emc, modes_covered
 from .transport import w2
 
 __all__ = ["evaluate_log_weights", "evaluate_samples"]
@@ -72,13 +72,14 @@ def evaluate_samples(
     """Sample-quality metrics of generated ``x`` ``[N, d]`` against reference ``y`` ``[M, d]``.
 
     Args:
-        means: ``[K, d]`` mixture means; when given, ``emc`` of ``x`` is included.
+        means: ``[K, d]`` mixture means; when given, ``emc`` and ``modes`` (modes with at least a
+            tenth of their expected share of ``x``) are included.
         sinkhorn_eps: regulariser of the Sinkhorn divergence.
         mmd_bandwidths: RBF length-scales of the MMD kernel mixture.
 
     Returns:
         ``w2`` (W2), ``sinkhorn`` (S_eps), ``sinkhorn_eps``, ``mmd`` (MMD) and
-        optionally ``emc``.
+        optionally ``emc`` and ``modes``.
     """
     s = sinkhorn(x, y, eps=sinkhorn_eps)
     out = {
@@ -89,4 +90,5 @@ def evaluate_samples(
     }
     if means is not None:
         out["emc"] = emc(x, means)
+        out["modes"] = modes_covered(x, means)
     return out

@@ -13,6 +13,10 @@ receive exactly the same number of samples, 0 when every sample lands in a singl
 mode. For ``K = 1`` the normalisation is undefined; we return 1.0 (the only mode is
 always covered). Note that EMC measures *balance* relative to the uniform histogram,
 so it equals 1 only for targets with equal mixture weights.
+
+:func:`modes_covered` counts the modes that receive at least ``share`` (default a tenth) of their
+expected share ``N / K`` of the samples: a collapse onto a few modes shows as a small count even when
+the W2 distance or EMC move little.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 
 from ._checks import as_samples, check_same_dim, squared_distances
 
-__all__ = ["emc", "mode_histogram"]
+__all__ = ["emc", "mode_histogram", "modes_covered"]
 
 
 def mode_histogram(samples: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
@@ -49,3 +53,13 @@ def emc(samples: torch.Tensor, means: torch.Tensor) -> float:
     p = counts[counts > 0].to(torch.float64) / counts.sum()
     entropy = float(-(p * p.log()).sum())
     return min(1.0, max(0.0, entropy / math.log(k)))
+
+
+def modes_covered(samples: torch.Tensor, means: torch.Tensor, share: float = 0.1) -> int:
+    """Number of the ``K`` modes (``means`` ``[K, d]``) whose nearest-mean count among ``samples``
+    ``[N, d]`` is at least ``share * N / K`` (equal-weight mixtures)."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    counts = mode_histogram(samples, means)
+    expected = counts.sum().item() / counts.numel()
+    return int((counts.to(torch.float64) >= share * expected).sum())
