@@ -45,6 +45,16 @@ def _extension():
     # -fno-trapping-math lets the compiler if-convert and vectorise the clamps of exp_float (we never
     # rely on floating-point exception flags); NaN and inf semantics are unchanged.
     cxx = ["-O3", "-Wall", "-Wextra", "-fno-trapping-math"]
+    # ADS_BENCH_WERROR=1 (CI's CUDA build check, .ci/cuda_build): host warnings are errors too.
+    werror = os.environ.get("ADS_BENCH_WERROR", "").strip() == "1"
+    if werror:
+        cxx.append("-Werror")
+        # PyTorch's (and the toolkit's) headers are not -Wextra clean: make them system headers (an
+        # -isystem folder also given with -I is searched as a system one), so -Werror judges ours.
+        from torch.utils.cpp_extension import include_paths
+
+        for path in include_paths("cuda" if with_cuda else "cpu"):
+            cxx += ["-isystem", path]
     if not with_cuda:
         return CppExtension(
             "ads_bench._C", sources, include_dirs=include_dirs, extra_compile_args={"cxx": cxx}
@@ -56,10 +66,17 @@ def _extension():
         ("ADS_BENCH_WITH_CUDA", None),
         ("ADS_BENCH_CUDA_VERSION", str(major * 1000 + minor * 10)),
     ]
-    archs = os.environ.get("ADS_BENCH_CUDA_ARCHS", "80;90").split(";")
-    nvcc = ["-O3", "-Werror", "all-warnings", "-Xptxas", "-warn-spills"]
+    archs = [a for a in os.environ.get("ADS_BENCH_CUDA_ARCHS", "80;90").split(";") if a.strip()]
+    # Device code: every nvcc warning is an error, and so is every ptxas warning, a register spill
+    # included (-warn-spills reports one, -Werror fails on it).
+    nvcc = ["-O3", "-Werror=all-warnings", "-Xptxas=-warn-spills,-Werror"]
+    if werror:
+        nvcc.append("-Xcompiler=-Wall,-Wextra,-Werror")
+    # Explicit -gencode flags also stop torch from guessing architectures from the visible GPUs
+    # (there may be none: the build host need not have one).
     for arch in archs:
-        nvcc += ["-gencode", f"arch=compute_{arch},code=sm_{arch}"]
+        arch = arch.strip()
+        nvcc.append(f"-gencode=arch=compute_{arch},code=sm_{arch}")
     return CUDAExtension(
         "ads_bench._C",
         sources,

@@ -46,6 +46,13 @@ TORCH_LIBRARY(ads_bench, m) {
   // `items` items, `threads` per block (0: segment_threads(items)). Returns (counts [segments, items]
   // int32, blocks launched, threads per block).
   m.def("_segment_launch_visits(int segments, int items, int threads=0) -> (Tensor, int, int)");
+  // Every launch of a kernel, simulated on the CPU (ads_bench/launch.h): `kernel` is one of
+  // gaussian_logprob_fwd, gaussian_logprob_bwd, tb_log_w, tb_batch (tb_loss, tb_coefficient),
+  // tb_state_grad, for an op call on sizes (batch, steps, dim). Item e of the kernel's item space has
+  // the value e + 1. Returns (visits [items] uint8, block partial sums [blocks] float64, what the
+  // kernel writes float64, blocks, threads per block); see csrc/cpu/launch_check.cpp.
+  m.def("_simulate_launch(str kernel, int batch, int steps, int dim)"
+        " -> (Tensor, Tensor, Tensor, int, int)");
 }
 
 }  // namespace ads_bench

@@ -5,6 +5,18 @@
 
 Each row is one (op, shape, device) group of a single benchmark run; the speed-up of an impl is the
 reference's median time divided by the impl's median time (> 1 means faster than the reference).
+
+Beside the ratios, each row gives what a GPU run of the fused op should approach (a paper roofline):
+the bytes the fused op must move for one forward + backward call as benchmarked — each input of the
+forward and backward ops read once, each output written once, float32 values (4 bytes; the
+benchmarks' dtype), the bool step mask 1 byte per step and pass (``ads_bench.gpu_check.fused_bytes``):
+
+    gaussian_logprob:    (9 N + 2 R) * 4                   N = B T D, R = B T
+    trajectory_balance:  (3 S + 12 N + 5 B + 5) * 4 + 2 T   S = B (T + 1) D
+
+— then the fused op's achieved bandwidth on the benchmarked device, and the time those bytes take at
+3.35 TB/s, the HBM3 bandwidth of an H100 SXM. Small shapes are bound by launch latency instead
+(2 kernel launches for gaussian_logprob, 4 for trajectory_balance, a few µs each), not by bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +26,10 @@ import json
 import os
 import sys
 from collections import defaultdict
+
+from ads_bench.gpu_check import H100_SXM_BYTES_PER_S, fused_bytes, roofline_seconds
+
+BANDWIDTH = f"{H100_SXM_BYTES_PER_S / 1e12:.2f} TB/s"
 
 
 def speedup_rows(bench: dict) -> list[dict]:
@@ -33,6 +49,11 @@ def speedup_rows(bench: dict) -> list[dict]:
             row[f"{impl} ms"] = 1e3 * median
             if ref is not None and impl != "reference":
                 row[f"{impl} speed-up"] = ref / median
+        nbytes = fused_bytes(op, shape)
+        row["fused MB moved"] = nbytes / 1e6
+        if "fused" in medians:
+            row[f"fused GB/s ({device})"] = nbytes / medians["fused"] / 1e9
+        row[f"µs at {BANDWIDTH}"] = 1e6 * roofline_seconds(nbytes)
         rows.append(row)
     return rows
 
@@ -64,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     machine = bench.get("machine_info", {})
-    header = f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('python_version', '?')}"
+    header = (
+        f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
+        f"{machine.get('python_version', '?')}. Fused MB moved: forward + backward, each input read "
+        f"once and each output written once (float32); µs at {BANDWIDTH}: those bytes at H100 SXM "
+        "bandwidth."
+    )
     table = f"{header}\n\n{to_markdown(rows)}\n"
     print(table)
     if args.out:

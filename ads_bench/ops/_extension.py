@@ -12,7 +12,7 @@ import warnings
 
 import torch
 
-__all__ = ["EXTENSION_ERROR", "build_info", "fused_available"]
+__all__ = ["EXTENSION_ERROR", "build_info", "fused_available", "registered_kernels"]
 
 
 def _load() -> str | None:
@@ -60,3 +60,15 @@ def fused_available(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
     return device.type == "cuda" and _CUDA_VERSION >= 0
+
+
+def registered_kernels(keys: tuple[str, ...] = ("CPU", "CUDA")) -> dict[str, list[str]]:
+    """The backend kernels registered for every op of the ``ads_bench`` namespace.
+
+    Ops are enumerated from the dispatcher (whatever ``csrc/ops.cpp`` declares), not from a list kept
+    by hand. Returns ``{"ads_bench::<op>": [dispatch keys of ``keys`` with a kernel of their own]}``;
+    composite and catch-all kernels (``cuda_version``, the test hooks) count for no key.
+    """
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
+    names = sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith("ads_bench::"))
+    return {name: [k for k in keys if has(name, k)] for name in names}

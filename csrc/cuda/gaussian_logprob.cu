@@ -4,7 +4,8 @@
 // PyTorch's CUDA headers; gaussian_logprob_binding.cpp owns every at::Tensor.
 // Layout: contiguous [rows, dim] inputs; forward writes [rows], backward writes three [rows, dim].
 // One thread per row: the field's dimensions are small (D <= 32 in Table 1), so a row's sum is a short
-// sequential loop and needs no cross-thread reduction.
+// sequential loop and needs no cross-thread reduction. Launch sizes and loops are the *_plan and
+// for_each_* functions of ads_bench/launch.h, which the test suite also runs on the CPU.
 #include <cuda_runtime.h>
 
 #include "ads_bench/gaussian.h"
@@ -18,15 +19,14 @@ template <typename T>
 __global__ void gaussian_logprob_fwd_kernel(const T* __restrict__ x, const T* __restrict__ mean,
                                             const T* __restrict__ log_var, T* __restrict__ out,
                                             int64_t rows, int64_t dim) {
-  const int64_t stride = item_stride(gridDim.x, blockDim.x);
-  for (int64_t r = first_item(blockIdx.x, threadIdx.x, blockDim.x); r < rows; r += stride) {
+  for_each_grid_item(blockIdx.x, threadIdx.x, gridDim.x, blockDim.x, rows, [&](int64_t r) {
     const int64_t base = r * dim;
     T acc = T(0);
     for (int64_t d = 0; d < dim; ++d) {
       acc += gaussian_logprob_term(x[base + d], mean[base + d], log_var[base + d]);
     }
     out[r] = acc;
-  }
+  });
 }
 
 template <typename T>
@@ -35,13 +35,12 @@ __global__ void gaussian_logprob_bwd_kernel(const T* __restrict__ grad, const T*
                                             const T* __restrict__ log_var, T* __restrict__ grad_x,
                                             T* __restrict__ grad_mean, T* __restrict__ grad_log_var,
                                             int64_t elements, int64_t dim) {
-  const int64_t stride = item_stride(gridDim.x, blockDim.x);
-  for (int64_t i = first_item(blockIdx.x, threadIdx.x, blockDim.x); i < elements; i += stride) {
+  for_each_grid_item(blockIdx.x, threadIdx.x, gridDim.x, blockDim.x, elements, [&](int64_t i) {
     const GaussianTermGrad<T> g = gaussian_logprob_term_grad(grad[i / dim], x[i], mean[i], log_var[i]);
     grad_x[i] = g.dx;
     grad_mean[i] = -g.dx;
     grad_log_var[i] = g.dlog_var;
-  }
+  });
 }
 
 }  // namespace
@@ -49,10 +48,11 @@ __global__ void gaussian_logprob_bwd_kernel(const T* __restrict__ grad, const T*
 template <typename T>
 cudaError_t launch_gaussian_logprob_fwd(const T* x, const T* mean, const T* log_var, T* out,
                                         int64_t rows, int64_t dim, cudaStream_t stream) {
-  const int64_t blocks = launch_blocks(rows, kThreadsPerBlock);
-  if (blocks == 0) return cudaSuccess;
-  gaussian_logprob_fwd_kernel<T><<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
-      x, mean, log_var, out, rows, dim);
+  const LaunchPlan plan = gaussian_fwd_plan(rows);
+  if (plan.blocks == 0) return cudaSuccess;
+  gaussian_logprob_fwd_kernel<T>
+      <<<static_cast<unsigned int>(plan.blocks), plan.threads, 0, stream>>>(x, mean, log_var, out,
+                                                                           rows, dim);
   return cudaGetLastError();
 }
 
@@ -60,11 +60,10 @@ template <typename T>
 cudaError_t launch_gaussian_logprob_bwd(const T* grad, const T* x, const T* mean, const T* log_var,
                                         T* grad_x, T* grad_mean, T* grad_log_var, int64_t rows,
                                         int64_t dim, cudaStream_t stream) {
-  const int64_t elements = rows * dim;
-  const int64_t blocks = launch_blocks(elements, kThreadsPerBlock);
-  if (blocks == 0) return cudaSuccess;
-  gaussian_logprob_bwd_kernel<T><<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
-      grad, x, mean, log_var, grad_x, grad_mean, grad_log_var, elements, dim);
+  const LaunchPlan plan = gaussian_bwd_plan(rows, dim);
+  if (plan.blocks == 0) return cudaSuccess;
+  gaussian_logprob_bwd_kernel<T><<<static_cast<unsigned int>(plan.blocks), plan.threads, 0, stream>>>(
+      grad, x, mean, log_var, grad_x, grad_mean, grad_log_var, rows * dim, dim);
   return cudaGetLastError();
 }
 

@@ -1,30 +1,25 @@
 // CUDA binding of ads_bench::gaussian_logprob: owns the at::Tensor arguments, checks them, and hands
 // raw pointers to the kernels of gaussian_logprob.cu on the current stream.
 #include <ATen/Dispatch.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "../tensor_checks.h"
+#include "binding.h"
 #include "gaussian_logprob_cuda.h"
 
 namespace ads_bench {
 namespace {
 
-void check_launch(cudaError_t err, const char* op) {
-  TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
-}
-
 at::Tensor gaussian_logprob_cuda(const at::Tensor& x, const at::Tensor& mean,
                                  const at::Tensor& log_var) {
   check_gaussian_inputs("gaussian_logprob", x, mean, log_var);
-  TORCH_CHECK(x.is_cuda(), "gaussian_logprob: CUDA kernel called with a ", x.device(), " tensor");
+  check_on_cuda("gaussian_logprob", x);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto xc = x.contiguous();
   const auto mc = mean.contiguous();
   const auto vc = log_var.contiguous();
   auto out = at::empty(leading_shape(x), x.options());
-  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto stream = current_stream();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_cuda", [&] {
     check_launch(launch_gaussian_logprob_fwd<scalar_t>(
                      xc.const_data_ptr<scalar_t>(), mc.const_data_ptr<scalar_t>(),
@@ -39,8 +34,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_logprob_backward_cuda(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& log_var) {
   check_gaussian_inputs("gaussian_logprob_backward", x, mean, log_var);
   check_gaussian_grad("gaussian_logprob_backward", grad, x);
-  TORCH_CHECK(x.is_cuda(), "gaussian_logprob_backward: CUDA kernel called with a ", x.device(),
-              " tensor");
+  check_on_cuda("gaussian_logprob_backward", x);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto gc = grad.contiguous();
   const auto xc = x.contiguous();
@@ -49,7 +43,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_logprob_backward_cuda(
   auto grad_x = at::empty_like(xc);
   auto grad_mean = at::empty_like(xc);
   auto grad_log_var = at::empty_like(xc);
-  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto stream = current_stream();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_backward_cuda", [&] {
     check_launch(launch_gaussian_logprob_bwd<scalar_t>(
                      gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),

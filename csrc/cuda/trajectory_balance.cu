@@ -16,6 +16,8 @@
 //  2. one thread per state element (1-D grid-stride): state (b, s, d) takes the generation term of step
 //     s-1 and the destruction term of step s (TB4), writes those terms' parameter gradients and the sum
 //     of its two contributions; every output element is written exactly once, so no scatter.
+// Every launch's size and every loop over the data are the *_plan and for_each_* functions of
+// ads_bench/launch.h, which the test suite also runs on the CPU (tests/test_launch_geometry.py).
 #include <cuda_runtime.h>
 
 #include <cub/block/block_reduce.cuh>
@@ -37,19 +39,18 @@ __global__ void __launch_bounds__(kThreads)
   using Reduce = cub::BlockReduce<T, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
   const int64_t elements = steps * dim;
-  const int64_t item_step = segment_item_stride(kThreads);
-  for (int64_t b = first_segment(blockIdx.x); b < batch; b += segment_stride(gridDim.x)) {
+  for_each_block_segment(blockIdx.x, gridDim.x, batch, [&](int64_t b) {
     const T* x = states + b * (elements + dim);
     const int64_t p = b * elements;
     T acc = T(0);
-    for (int64_t e = first_segment_item(threadIdx.x); e < elements; e += item_step) {
+    for_each_segment_item(threadIdx.x, kThreads, elements, [&](int64_t e) {
       acc += tb_log_w_term(x[e], x[e + dim], fwd_mean[p + e], fwd_log_var[p + e], bwd_mean[p + e],
                            bwd_log_var[p + e], step_mask[e / dim]);
-    }
+    });
     const T total = Reduce(temp).Sum(acc);  // valid in thread 0
     if (threadIdx.x == 0) log_w[b] = log_reward[b] + total;
     __syncthreads();  // temp is reused for the next trajectory
-  }
+  });
 }
 
 // The loss's baseline, in every thread of a one-block launch: *log_z (TB) or the mean of log_w
@@ -59,10 +60,7 @@ __device__ T block_baseline(const T* __restrict__ log_w, const T* __restrict__ l
                             int64_t batch, typename Reduce::TempStorage& temp, T& shared) {
   if (log_z != nullptr) return *log_z;
   T acc = T(0);
-  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
-       b += segment_item_stride(kThreadsPerBlock)) {
-    acc += log_w[b];
-  }
+  for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch, [&](int64_t b) { acc += log_w[b]; });
   const T total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) shared = total / T(batch);
   __syncthreads();
@@ -78,10 +76,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   __shared__ T mean;
   const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
   T acc = T(0);
-  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
-       b += segment_item_stride(kThreadsPerBlock)) {
-    acc += tb_loss_term(log_w[b], c);
-  }
+  for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch,
+                        [&](int64_t b) { acc += tb_loss_term(log_w[b], c); });
   const T total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) *loss = total / T(batch);  // NaN (0/0) for an empty batch
 }
@@ -98,12 +94,11 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const T gl = *grad_loss;
   const T inv_batch = T(1) / T(batch);
   T acc = T(0);
-  for (int64_t b = first_segment_item(threadIdx.x); b < batch;
-       b += segment_item_stride(kThreadsPerBlock)) {
+  for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch, [&](int64_t b) {
     const T w = log_w[b];
     coefficient[b] = tb_coefficient(gl, grad_log_w[b], w, c, inv_batch);
     acc += tb_loss_grad(gl, w, c, inv_batch);
-  }
+  });
   const T total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) *grad_log_z = log_z != nullptr ? T(0) - total : T(0);
 }
@@ -116,32 +111,28 @@ __global__ void tb_state_grad_kernel(
     T* __restrict__ grad_states, T* __restrict__ grad_fwd_mean, T* __restrict__ grad_fwd_log_var,
     T* __restrict__ grad_bwd_mean, T* __restrict__ grad_bwd_log_var, int64_t items, int64_t steps,
     int64_t dim) {
-  const int64_t elements = steps * dim;   // parameters per trajectory
-  const int64_t per_traj = elements + dim;  // states per trajectory
-  const int64_t stride = item_stride(gridDim.x, blockDim.x);
-  for (int64_t j = first_item(blockIdx.x, threadIdx.x, blockDim.x); j < items; j += stride) {
-    const int64_t b = j / per_traj;
-    const int64_t r = j - b * per_traj;  // (s, d) within the trajectory: s = r / dim
-    const T g = coefficient[b];
+  for_each_grid_item(blockIdx.x, threadIdx.x, gridDim.x, blockDim.x, items, [&](int64_t j) {
+    const StateTerms terms = tb_state_terms(j, steps, dim);
+    const T g = coefficient[terms.traj];
     const T x = states[j];
     T dx = T(0);
-    if (r >= dim) {  // state s >= 1 ends step s - 1: the generation term
-      const int64_t i = b * elements + r - dim;
+    if (terms.fwd >= 0) {  // state s >= 1 ends step s - 1: the generation term
+      const int64_t i = terms.fwd;
       const GaussianTermGrad<T> f = tb_fwd_term_grad(g, x, fwd_mean[i], fwd_log_var[i]);
       grad_fwd_mean[i] = -f.dx;
       grad_fwd_log_var[i] = f.dlog_var;
       dx += f.dx;
     }
-    if (r < elements) {  // state s < T starts step s: the destruction term
-      const int64_t i = b * elements + r;
+    if (terms.bwd >= 0) {  // state s < T starts step s: the destruction term
+      const int64_t i = terms.bwd;
       const GaussianTermGrad<T> q =
-          tb_bwd_term_grad(g, x, bwd_mean[i], bwd_log_var[i], step_mask[r / dim]);
+          tb_bwd_term_grad(g, x, bwd_mean[i], bwd_log_var[i], step_mask[terms.step]);
       grad_bwd_mean[i] = -q.dx;
       grad_bwd_log_var[i] = q.dlog_var;
       dx += q.dx;
     }
     grad_states[j] = dx;
-  }
+  });
 }
 
 template <typename T, int kThreads>
@@ -163,10 +154,11 @@ cudaError_t launch_trajectory_balance_fwd(const T* states, const T* fwd_mean, co
                                           const T* log_reward, const T* log_z,
                                           const bool* step_mask, T* loss, T* log_w, int64_t batch,
                                           int64_t steps, int64_t dim, cudaStream_t stream) {
-  const int64_t blocks = launch_segment_blocks(batch);
+  const LaunchPlan plan = tb_log_w_plan(batch, steps, dim);
+  const int64_t blocks = plan.blocks;
   if (blocks > 0) {
     cudaError_t err = cudaSuccess;
-    switch (segment_threads(steps * dim)) {
+    switch (plan.threads) {
       case 32:
         err = launch_log_w<T, 32>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward,
                                   step_mask, log_w, blocks, batch, steps, dim, stream);
@@ -189,7 +181,9 @@ cudaError_t launch_trajectory_balance_fwd(const T* states, const T* fwd_mean, co
     if (err != cudaSuccess) return err;
   }
   // Always launched, also for an empty batch: it writes the loss (NaN).
-  tb_loss_kernel<T><<<1, kThreadsPerBlock, 0, stream>>>(log_w, log_z, loss, batch);
+  const LaunchPlan reduce = tb_batch_plan();
+  tb_loss_kernel<T><<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(
+      log_w, log_z, loss, batch);
   return cudaGetLastError();
 }
 
@@ -203,14 +197,15 @@ cudaError_t launch_trajectory_balance_bwd(const T* grad_loss, const T* grad_log_
                                           int64_t batch, int64_t steps, int64_t dim,
                                           cudaStream_t stream) {
   // Always launched: it writes grad_log_z (zero for an empty batch or for VarGrad).
-  tb_coefficient_kernel<T><<<1, kThreadsPerBlock, 0, stream>>>(grad_loss, grad_log_w, log_w, log_z,
-                                                               grad_log_reward, grad_log_z, batch);
+  const LaunchPlan reduce = tb_batch_plan();
+  tb_coefficient_kernel<T><<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(
+      grad_loss, grad_log_w, log_w, log_z, grad_log_reward, grad_log_z, batch);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   const int64_t items = batch * (steps + 1) * dim;
-  const int64_t blocks = launch_blocks(items, kThreadsPerBlock);
-  if (blocks == 0) return cudaSuccess;
-  tb_state_grad_kernel<T><<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
+  const LaunchPlan plan = tb_state_grad_plan(batch, steps, dim);
+  if (plan.blocks == 0) return cudaSuccess;
+  tb_state_grad_kernel<T><<<static_cast<unsigned int>(plan.blocks), plan.threads, 0, stream>>>(
       grad_log_reward, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, step_mask,
       grad_states, grad_fwd_mean, grad_fwd_log_var, grad_bwd_mean, grad_bwd_log_var, items, steps,
       dim);

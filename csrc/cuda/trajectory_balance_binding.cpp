@@ -2,25 +2,16 @@
 // raw pointers to the kernels of trajectory_balance.cu on the current stream. Scalars (log_z, grad_loss)
 // stay on the device and are read by the kernels: no host synchronisation.
 #include <ATen/Dispatch.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
 
 #include "../trajectory_balance_checks.h"
+#include "binding.h"
 #include "trajectory_balance_cuda.h"
 
 namespace ads_bench {
 namespace {
-
-void check_launch(cudaError_t err, const char* op) {
-  TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
-}
-
-void check_on_cuda(const char* op, const at::Tensor& states) {
-  TORCH_CHECK(states.is_cuda(), op, ": CUDA kernel called with a ", states.device(), " tensor");
-}
 
 std::tuple<at::Tensor, at::Tensor> trajectory_balance_cuda(
     const at::Tensor& states, const at::Tensor& fwd_mean, const at::Tensor& fwd_log_var,
@@ -41,7 +32,7 @@ std::tuple<at::Tensor, at::Tensor> trajectory_balance_cuda(
   const auto mc = step_mask.contiguous();
   auto loss = at::empty({}, states.options());
   auto log_w = at::empty({sz.batch}, states.options());
-  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto stream = current_stream();
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_cuda", [&] {
     using T = scalar_t;
     check_launch(
@@ -86,7 +77,7 @@ trajectory_balance_backward_cuda(const at::Tensor& grad_loss, const at::Tensor& 
   auto grad_bwd_log_var = at::empty_like(fmc);
   auto grad_log_reward = at::empty({sz.batch}, states.options());
   auto grad_log_z = at::empty({}, states.options());
-  const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+  const auto stream = current_stream();
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_backward_cuda", [&] {
     using T = scalar_t;
     check_launch(

@@ -1,0 +1,26 @@
+// What every CUDA binding (csrc/cuda/*_binding.cpp) does around its kernels: check that the inputs
+// live on a CUDA device, make that device current, launch on PyTorch's current stream, and turn a
+// failed launch into a Python-visible error that names the op. Only the bindings include this file:
+// it needs PyTorch's CUDA headers, which the .cu files must not.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
+#include <cuda_runtime.h>
+
+namespace ads_bench {
+
+inline void check_on_cuda(const char* op, const at::Tensor& t) {
+  TORCH_CHECK(t.is_cuda(), op, ": CUDA kernel called with a ", t.device(), " tensor");
+}
+
+inline void check_launch(cudaError_t err, const char* op) {
+  TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
+}
+
+// The stream the kernels launch on: PyTorch's current stream of the current device.
+inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+}  // namespace ads_bench
