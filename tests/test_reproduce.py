@@ -150,3 +150,25 @@ def test_table2_smoke_has_every_variant(tmp_path):
     assert [r["variant"] for r in data["rows"]] == list(variants())
     assert all(r["n_failed"] == 0 and math.isfinite(r["delta_logz_elbo"]) for r in data["rows"])
     assert (tmp_path / "table2.md").read_text().count("| lr_dest/lr_gen") == 4
+
+
+def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
+    from adaptive_study import CELLS, SPACES, candidates
+
+    assert candidates("adaptive", 3)[0] == {} and len(candidates("adaptive", 3)) == 4
+    assert candidates("adaptive", 3) == candidates("adaptive", 3)  # seeded draw
+    _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers", "2",
+         "--quiet")  # fmt: skip
+    data = json.loads((tmp_path / "adaptive_study.json").read_text())
+    assert set(data["winners"]) == set(SPACES)
+    assert len(data["verdict"]) == 4 * len(CELLS)
+    assert {r["result"] for r in data["verdict"]} <= {"pass", "fail", "not shown"}
+    assert all(r["n"] == 5 for r in data["verdict"] if r["metric"] != "modes")
+    rungs = [(r["family"], r["rung"]) for r in data["rungs"]]
+    assert rungs == [(f, k) for f in SPACES for k in (0, 1)]
+    again = _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers",
+                 "2")  # fmt: skip
+    assert " 0 done," in again.stderr and "failed" in again.stderr
+    assert all(
+        " 0 done," in line for line in again.stderr.splitlines() if line.startswith("sweep:")
+    )
