@@ -31,6 +31,9 @@ class SamplerConfig:
     Brownian reference reaches at t = 1. ``scheme`` is ``"default"`` (:func:`ads_bench.kernels.default_scheme`)
     or the ``"module:attr"`` import path of another discretisation (e.g. ``baselines.dds:scheme``);
     ``beta_min``/``beta_max`` parameterise the VP noise schedule of the gaussian-prior schemes.
+    ``r_a`` and ``r_m`` bound the ``adaptive`` destruction's log-variance and mean corrections
+    (``log v + r_a tanh(b / r_a)``, ``c x + dt r_m tanh(a / r_m)``); ``None`` leaves that correction
+    unbounded (the default for ``r_m``: mean ``c x + dt a``). Other destruction modes ignore both.
     """
 
     steps: int = 10
@@ -46,6 +49,7 @@ class SamplerConfig:
     destruction: str = "fixed"
     r_b: float = 1.0
     r_a: float | None = 4.0
+    r_m: float | None = None
     shared_backbone: bool = False
     hidden: int = 64
     layers: int = 2
@@ -122,8 +126,16 @@ class Config:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """Stable hash of the resolved configuration (identifies a run's result)."""
-        blob = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        """Stable hash of the resolved configuration (identifies a run's result).
+
+        Fields of :data:`_KEY_NEUTRAL` are left out while they hold their neutral value, so adding
+        such a field does not change the keys (and orphan the results) of earlier runs.
+        """
+        data = self.as_dict()
+        for (section, name), neutral in _KEY_NEUTRAL.items():
+            if data[section][name] == neutral:
+                del data[section][name]
+        blob = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
@@ -146,6 +158,10 @@ class Config:
 
 
 _SECTIONS = {"sampler": SamplerConfig, "train": TrainConfig, "eval": EvalConfig}
+
+#: Fields added after results were first keyed, with the value that reproduces the behaviour from
+#: before they existed; :meth:`Config.key` omits them at that value.
+_KEY_NEUTRAL: dict[tuple[str, str], Any] = {("sampler", "r_m"): None}
 
 
 def _field_names(obj) -> list[str]:

@@ -1,6 +1,8 @@
 """Evaluation of a trained sampler with the metrics of SPEC section 5.
 
-- from ``n`` generation trajectories: ``elbo``, ``logz_is``, ``ess`` and their gaps to the true log Z;
+- from ``n`` generation trajectories: ``elbo``, ``logz_is``, ``ess``, their gaps to the true
+  log Z, and ``logw_var``, the variance of their log-weights (0 for a perfect sampler; needs no
+  log Z);
 - from ``n`` destruction trajectories started at exact target samples: ``eubo`` and ``eubo_gap``;
 - from the ``n`` generated terminal states against ``n`` fresh exact samples: ``w2``, ``sinkhorn`` (with
   its ``sinkhorn_eps``), ``mmd``, and ``emc`` for mixtures.
@@ -22,7 +24,7 @@ __all__ = ["METRIC_KEYS", "evaluate"]
 
 METRIC_KEYS = (
     "elbo", "delta_logz_elbo", "logz_is", "delta_logz_is", "logz_learned", "eubo", "eubo_gap",
-    "ess", "w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc", "modes",
+    "ess", "w2", "sinkhorn", "sinkhorn_eps", "mmd", "emc", "modes", "logw_var",
 )  # fmt: skip
 
 

@@ -30,7 +30,10 @@ Destruction modes (``a, b`` = the destruction network's mean and log-variance ou
   floored at :data:`BOUNDED_VAR_FLOOR` before the log, since it reaches 0 at ``r_B = 1``;
 * ``adaptive`` (the paper's method): mean = c x + dt a,   log var = log v + R tanh(b / R), ``R = r_a``
   (default 4); ``r_a=None`` (or inf) is the unbounded variant, ``b`` clamped to
-  ``+-UNBOUNDED_LOG_VAR_CLAMP`` for numerical safety only.
+  ``+-UNBOUNDED_LOG_VAR_CLAMP`` for numerical safety only. Optionally the mean correction is bounded
+  too: with ``r_m`` = M > 0, mean = c x + dt M tanh(a / M), so ``|mean - c x| <= dt M`` elementwise
+  (equal to ``c x + dt a`` to first order in ``a``); ``r_m=None`` (the default, or inf) is the
+  unbounded mean above. Only this mode uses ``r_m``.
 
 Discretisation schemes. The per-step constants of both kernels come from a *scheme*, a function of
 the grid returning a :class:`Scheme`; generation means are ``gen_coef_i x_i + gen_scale_i f`` and
@@ -264,6 +267,8 @@ class DestructionKernel(nn.Module):
 
     ``coef`` ``[T]`` and ``log_var_base`` ``[T]`` define the base kernel ``N(coef_i x, exp(log_var_base_i))``
     (module docstring). For the pinned step the base entries are placeholders (0); callers mask it.
+    ``r_a`` / ``r_m``: bounds of the adaptive log-variance / mean corrections (``None``:
+    unbounded); both are validated in every mode but used only by ``adaptive``.
     """
 
     def __init__(
@@ -276,6 +281,7 @@ class DestructionKernel(nn.Module):
         net: PolicyNet | None = None,
         r_b: float = 1.0,
         r_a: float | None = 4.0,
+        r_m: float | None = None,
     ):
         super().__init__()
         if mode not in DESTRUCTIONS:
@@ -286,8 +292,11 @@ class DestructionKernel(nn.Module):
             raise ValueError(f"r_b must be in (0, 1], got {r_b}")
         if r_a is not None and not r_a > 0:
             raise ValueError(f"r_a must be positive or None, got {r_a}")
+        if r_m is not None and not r_m > 0:
+            raise ValueError(f"r_m must be positive or None, got {r_m}")
         self.mode, self.r_b = mode, float(r_b)
         self.r_a = None if r_a is None or math.isinf(r_a) else float(r_a)
+        self.r_m = None if r_m is None or math.isinf(r_m) else float(r_m)
         self.net = net
         self.register_buffer("t_in", _buf(times[1:]))
         self.register_buffer("dt", _buf(times[1:] - times[:-1]))
@@ -304,6 +313,8 @@ class DestructionKernel(nn.Module):
             mean = x + (coef - 1.0) * x * (1.0 + self.r_b * torch.tanh(a))
             factor = (1.0 + self.r_b * torch.tanh(b)).clamp_min(BOUNDED_VAR_FLOOR)
             return mean, log_var + torch.log(factor)
+        if self.r_m is not None:
+            a = self.r_m * torch.tanh(a / self.r_m)
         mean = coef * x + _step_view(self.dt, step, x) * a
         if self.r_a is None:
             corr = b.clamp(-UNBOUNDED_LOG_VAR_CLAMP, UNBOUNDED_LOG_VAR_CLAMP)
@@ -320,7 +331,9 @@ class Sampler(nn.Module):
         prior: ``"pinned"`` (``x_0 = 0``) or ``"gaussian"`` (``x_0 ~ N(0, prior_std^2 I)``).
         learn_var, r_f, langevin, score_fn, drift_clip, score_clip, langevin_init: generation kernel.
         destruction: ``"fixed" | "bounded" | "adaptive"``; r_b: bounded range; r_a: adaptive
-            log-variance bound ``R`` (``None`` = unbounded).
+            log-variance bound ``R`` (``None`` = unbounded); r_m: adaptive mean-correction
+            bound ``M``, mean ``c x + dt M tanh(a / M)`` (``None``, the default, = unbounded
+            ``c x + dt a``; ignored by the other modes).
         shared_backbone: the destruction network reuses the generation network's :class:`Trunk`
             object (its own zero-init head); otherwise it is a separate network.
         hidden, layers, n_freq: network sizes. beta_min, beta_max: VP schedule (gaussian prior).
@@ -350,6 +363,7 @@ class Sampler(nn.Module):
         destruction: str = "fixed",
         r_b: float = 1.0,
         r_a: float | None = 4.0,
+        r_m: float | None = None,
         shared_backbone: bool = False,
         hidden: int = 64,
         layers: int = 2,
@@ -392,7 +406,7 @@ class Sampler(nn.Module):
             trunk = self.generation.net.trunk if shared_backbone else None
             net = PolicyNet(dim, hidden, layers, n_freq, trunk=trunk)
         self.destruction = DestructionKernel(
-            times, coef, log_var, mode=destruction, net=net, r_b=r_b, r_a=r_a
+            times, coef, log_var, mode=destruction, net=net, r_b=r_b, r_a=r_a, r_m=r_m
         )
         self.target_destruction: DestructionKernel | None = None
         if target_network and net is not None:

@@ -200,6 +200,13 @@ _RESULT, _ERROR, _CONFIG = "result.json", "error.json", "config.json"
 
 def _canonical(data: Any) -> str:
     # String comparison, so that NaN equals NaN and int/float spellings are normalised alike.
+    # A config stored before a field existed is read with that field's default (Config.from_dict),
+    # the value that reproduces the behaviour of the time (see config._KEY_NEUTRAL).
+    if isinstance(data, dict):
+        try:
+            data = Config.from_dict(data).as_dict()
+        except (TypeError, ValueError):
+            pass  # not a config this version can read: compared as stored, hence stale
     return json.dumps(data, sort_keys=True, default=str)
 
 

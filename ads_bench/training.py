@@ -102,6 +102,8 @@ def validate_config(cfg: Config) -> None:
         (cfg.eval.steps is None or cfg.eval.steps >= 1,
          f"eval.steps must be >= 1 or None, got {cfg.eval.steps}"),
         (s.prior_std is None or s.prior_std > 0, f"sampler.prior_std must be > 0, got {s.prior_std}"),
+        (s.r_a is None or s.r_a > 0, f"sampler.r_a must be > 0 or None, got {s.r_a}"),
+        (s.r_m is None or s.r_m > 0, f"sampler.r_m must be > 0 or None, got {s.r_m}"),
         (0.0 < s.beta_min <= s.beta_max,
          f"need 0 < sampler.beta_min <= sampler.beta_max, got {s.beta_min}, {s.beta_max}"),
     ]  # fmt: skip
@@ -121,7 +123,7 @@ def build_sampler(cfg: Config, target) -> Sampler:
         target.dim, s.steps, t_scale=t_scale, prior=s.prior, prior_std=prior_std,
         learn_var=s.learn_var, r_f=s.r_f, langevin=s.langevin,
         score_fn=target.score if s.langevin else None, destruction=s.destruction, r_b=s.r_b,
-        r_a=s.r_a, shared_backbone=s.shared_backbone, hidden=s.hidden, layers=s.layers,
+        r_a=s.r_a, r_m=s.r_m, shared_backbone=s.shared_backbone, hidden=s.hidden, layers=s.layers,
         n_freq=s.n_freq, target_network=use_target, beta_min=s.beta_min, beta_max=s.beta_max,
         scheme=get_scheme(s.scheme),
     )  # fmt: skip

@@ -20,6 +20,7 @@ from ads_bench.metrics import (
     evaluate_log_weights,
     evaluate_samples,
     exact_ot,
+    logw_var,
     logz_is,
     mmd,
     mmd2,
@@ -114,6 +115,7 @@ def test_elbo_le_logz_le_eubo_gaussian_pair():
         "elbo",
         "logz_is",
         "ess",
+        "logw_var",
         "eubo",
         "delta_logz_elbo",
         "delta_logz_is",
@@ -122,7 +124,24 @@ def test_elbo_le_logz_le_eubo_gaussian_pair():
     assert all(type(v) is float for v in out.values())
     assert out["delta_logz_elbo"] == pytest.approx(kl_qp, abs=5 * se_fwd)
     assert out["delta_logz_eubo"] == pytest.approx(kl_pq, abs=5 * se_bwd)
-    assert set(evaluate_log_weights(lw_fwd)) == {"elbo", "logz_is", "ess"}
+    assert out["logw_var"] == logw_var(lw_fwd)
+    assert set(evaluate_log_weights(lw_fwd)) == {"elbo", "logz_is", "ess", "logw_var"}
+
+
+def test_logw_var_known_cases():
+    lw = _randn(500, seed=27) * 3.0 + 2.0
+    assert logw_var(lw) == pytest.approx(float(torch.var(lw, unbiased=True)), rel=1e-12)
+    assert logw_var(lw) == pytest.approx(float(np.var(lw.numpy(), ddof=1)), rel=1e-12)
+    assert type(logw_var(lw.float())) is float
+    assert logw_var(torch.tensor([1.0, 2.0, 6.0], dtype=F64)) == pytest.approx(7.0)
+    # constant log-weights (a perfect sampler): exactly 0, also at large magnitude
+    assert logw_var(torch.full((64,), -7.5, dtype=F64)) == 0.0
+    assert logw_var(torch.full((64,), 1e4, dtype=F64)) == 0.0
+    # zero weights (-inf) are left out; fewer than two finite entries: undefined
+    assert logw_var(torch.tensor([1.0, -math.inf, 2.0, 6.0], dtype=F64)) == pytest.approx(7.0)
+    assert math.isnan(logw_var(torch.tensor([3.0, -math.inf], dtype=F64)))
+    with pytest.raises(ValueError, match="NaN"):
+        logw_var(torch.tensor([0.0, float("nan")]))
 
 
 def test_delta_logz():

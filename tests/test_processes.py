@@ -167,11 +167,12 @@ def test_vp_schedule_ends_near_prior():
         assert betas[0] > betas[-1]
 
 
+@pytest.mark.parametrize("r_m", [None, 0.5])
 @pytest.mark.parametrize("prior", ["pinned", "gaussian"])
 @pytest.mark.parametrize("mode", ["bounded", "adaptive"])
-def test_learned_destruction_starts_at_base(gen, prior, mode):
+def test_learned_destruction_starts_at_base(gen, prior, mode, r_m):
     fixed = Sampler(2, 5, prior=prior, destruction="fixed", **SMALL).double()
-    learned = Sampler(2, 5, prior=prior, destruction=mode, **SMALL).double()
+    learned = Sampler(2, 5, prior=prior, destruction=mode, r_m=r_m, **SMALL).double()
     states = _states(fixed, 4, gen)
     pairs = [*zip(fixed.pb_params(states), learned.pb_params(states), strict=True)]
     pairs.append((fixed.log_pb(states), learned.log_pb(states)))
@@ -180,6 +181,44 @@ def test_learned_destruction_starts_at_base(gen, prior, mode):
             assert torch.equal(a, b)
         else:  # x + (c - 1) x * 1 rounds differently from c x
             torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("prior", ["pinned", "gaussian"])
+def test_adaptive_mean_bound(gen, prior):
+    """``r_m = M``: mean ``c x + dt M tanh(a / M)``, within ``dt M`` of ``c x``.
+
+    ``r_m=None`` (or inf): the unbounded ``c x + dt a``."""
+    T, r_m, sigma2, sigma0 = 4, 0.5, 5.0, 1.5
+    kw = dict(t_scale=sigma2, prior=prior, prior_std=sigma0, destruction="adaptive", **SMALL)
+    bounded = Sampler(2, T, r_m=r_m, **kw).double()
+    _perturb(bounded, gen)
+    with torch.no_grad():  # large mean outputs of both signs, so the bound is reached
+        bounded.destruction.net.head.bias[:2] = torch.tensor([40.0, -40.0], dtype=torch.float64)
+    free = Sampler(2, T, r_m=None, **kw).double()
+    free.load_state_dict(bounded.state_dict())
+    y = _states(bounded, 6, gen)[:, 1:]
+    times = torch.arange(T + 1, dtype=torch.float64) / T
+    a, _ = bounded.destruction.net(y, times[1:])
+    if prior == "pinned":
+        coef = (times[:-1] / times[1:])[:, None]
+    else:
+        coef = (1 - vp_betas(times)).sqrt()[:, None]
+    dt = 1.0 / T
+    mean, log_var = bounded.destruction(y, None)
+    torch.testing.assert_close(mean, coef * y + dt * r_m * torch.tanh(a / r_m))
+    shift = (mean - coef * y).abs()
+    assert (shift <= dt * r_m * (1 + 1e-12)).all() and (shift > 0.99 * dt * r_m).any()
+    # None (and inf) is the unbounded formula, bit for bit; the log-variance does not depend on r_m
+    mean_free, log_var_free = free.destruction(y, None)
+    k = free.destruction
+    assert torch.equal(mean_free, k.coef.unsqueeze(-1) * y + k.dt.unsqueeze(-1) * a)
+    assert torch.equal(log_var_free, log_var)
+    assert Sampler(2, T, r_m=math.inf, **kw).destruction.r_m is None
+    assert bounded.with_steps(3).destruction.r_m == r_m
+    for bad in (0.0, -1.0, math.nan):
+        for mode in ("fixed", "adaptive"):
+            with pytest.raises(ValueError, match="r_m must be positive"):
+                Sampler(1, 4, destruction=mode, r_m=bad, **SMALL)
 
 
 def test_masked_step_parameters_are_finite(gen):

@@ -181,6 +181,24 @@ def test_changed_or_tampered_config_is_rerun(tmp_path):
     assert run_sweep(base, tmp_path, progress=False).cached == 1
 
 
+def test_result_stored_before_a_field_existed_is_still_served(tmp_path):
+    # A run finished before sampler.r_m existed stored a config without it; at its neutral
+    # default the resolved config, the key and hence the cached result are the same run.
+    first = run_sweep(tiny(seeds=[0]), tmp_path, progress=False)
+    path = Path(first.records[0].path)
+    for name in ("result.json", "config.json"):
+        data = json.loads((path / name).read_text())
+        cfg = data["config"] if name == "result.json" else data
+        del cfg["sampler"]["r_m"]
+        (path / name).write_text(json.dumps(data))
+    again = run_sweep(tiny(seeds=[0]), tmp_path, progress=False)
+    assert (again.ran, again.cached) == (0, 1)
+    assert again.records[0].metrics == first.records[0].metrics
+    # A non-default value of the new field is another run.
+    other = run_sweep(tiny(seeds=[0], **{"sampler.r_m": 2.0}), tmp_path, progress=False)
+    assert (other.ran, other.cached) == (1, 0) and other.records[0].key != first.records[0].key
+
+
 def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch, capsys):
     flag = tmp_path / "fail"
     flag.write_text("1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import subprocess
@@ -13,6 +14,8 @@ import torch
 import ads_bench
 from ads_bench import training
 from ads_bench.config import Config
+from ads_bench.evaluation import METRIC_KEYS, evaluate
+from ads_bench.kernels import Sampler
 from ads_bench.methods import METHODS, get_method, make_config
 from ads_bench.replay import ReplayBuffer
 from ads_bench.training import NonFiniteError, train, validate_config
@@ -155,6 +158,37 @@ def test_config_overrides_and_errors():
     with pytest.raises(ValueError, match="tlm' needs a target network"):
         validate_config(make_config("adaptive-tlm", overrides={"train.target_rate": None}))
     assert Config().key() == Config().key() != cfg.key()
+
+
+def test_r_m_override_reaches_the_sampler():
+    base = make_config("adaptive", "gmm9", overrides=TINY)
+    for text, expected in [("2", 2.0), ("none", None)]:
+        cfg = base.with_overrides({"sampler.r_m": text})
+        assert cfg.sampler.r_m == expected
+        validate_config(cfg)
+        model = training.build_sampler(cfg, ads_bench.targets.get_target("gmm9"))
+        assert model.destruction.r_m == expected
+        assert model.init_kwargs["r_m"] == expected
+    assert Config().sampler.r_m is None
+    with pytest.raises(ValueError, match=r"sampler\.r_m must be > 0"):
+        validate_config(base.with_overrides({"sampler.r_m": "0"}))
+    # r_m = None (neutral) is left out of the key: runs keyed before r_m existed stay valid
+    old = base.as_dict()
+    del old["sampler"]["r_m"]
+    blob = json.dumps(old, sort_keys=True, default=str).encode()
+    assert base.key() == hashlib.sha256(blob).hexdigest()[:16]
+    assert base.with_overrides({"sampler.r_m": 2}).key() != base.key()
+
+
+def test_evaluate_reports_logw_var():
+    assert METRIC_KEYS[-1] == "logw_var"
+    torch.manual_seed(0)
+    model = Sampler(1, 3, destruction="adaptive", hidden=16, n_freq=8)
+    out = evaluate(model, Gauss1D(), n=64, generator=torch.Generator().manual_seed(0),
+                   learned_log_z=False, sample_metrics=False)  # fmt: skip
+    assert set(out) == set(METRIC_KEYS)
+    assert type(out["logw_var"]) is float and math.isfinite(out["logw_var"])
+    assert out["logw_var"] > 0.0  # an untrained sampler is not exact
 
 
 def test_replay_buffer_rank_priorities():

@@ -2,7 +2,8 @@
 
 Modules (one concept each):
 
-- :mod:`.logz`       ELBO, importance-sampling log Z, EUBO, ESS from log-weights ``[N]``.
+- :mod:`.logz`       ELBO, importance-sampling log Z, EUBO, ESS, log-weight variance from
+                     log-weights ``[N]``.
 - :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
 - :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-scaled sparse Sinkhorn).
 - :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
@@ -20,7 +21,7 @@ MMD (not squared).
 from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
 from .evaluate import evaluate_log_weights, evaluate_samples
 from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
-from .logz import delta_logz, elbo, ess, eubo, logz_is
+from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
 from .modes import emc, mode_histogram, modes_covered
 from .transport import exact_ot, w2
 
@@ -37,6 +38,7 @@ __all__ = [
     "evaluate_log_weights",
     "evaluate_samples",
     "exact_ot",
+    "logw_var",
     "logz_is",
     "mmd",
     "mmd2",

@@ -1,8 +1,9 @@
 """One-call evaluation helpers returning flat ``{name: float}`` dictionaries.
 
-- :func:`evaluate_log_weights` -- log Z estimators and ESS from per-trajectory
-  log-weights (``[N]`` tensors); see :mod:`ads_bench.metrics.logz` for definitions
-  and references (ELBO/EUBO: Blessing et al. 2024; ESS: Kong 1992, Owen 2013).
+- :func:`evaluate_log_weights` -- log Z estimators, ESS and the log-weight
+  variance from per-trajectory log-weights (``[N]`` tensors); see
+  :mod:`ads_bench.metrics.logz` for definitions and references (ELBO/EUBO:
+  Blessing et al. 2024; ESS: Kong 1992, Owen 2013).
 - :func:`evaluate_samples` -- sample-based distances between generated samples ``x``
   ``[N, d]`` and ground-truth samples ``y`` ``[M, d]``: exact W2 (POT network
   simplex), debiased Sinkhorn divergence S_eps (Feydy et al. 2019), RBF-mixture MMD
@@ -22,7 +23,7 @@ import torch
 
 from .entropic import sinkhorn
 from .kernels import DEFAULT_BANDWIDTHS, mmd
-from .logz import delta_logz, elbo, ess, eubo, logz_is
+from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
 from .modes import emc, modes_covered
 from .transport import w2
 
@@ -43,14 +44,15 @@ def evaluate_log_weights(
             target samples, if available.
 
     Returns:
-        ``elbo``, ``logz_is``, ``ess``; ``eubo`` if ``log_w_bwd`` is given; and, if
-        ``log_z`` is given, ``delta_logz_elbo``, ``delta_logz_is`` (and
-        ``delta_logz_eubo``) = absolute errors against ``log_z``.
+        ``elbo``, ``logz_is``, ``ess``, ``logw_var`` (all of ``log_w_fwd``); ``eubo``
+        if ``log_w_bwd`` is given; and, if ``log_z`` is given, ``delta_logz_elbo``,
+        ``delta_logz_is`` (and ``delta_logz_eubo``) = absolute errors against ``log_z``.
     """
     out = {
         "elbo": elbo(log_w_fwd),
         "logz_is": logz_is(log_w_fwd),
         "ess": ess(log_w_fwd),
+        "logw_var": logw_var(log_w_fwd),
     }
     if log_w_bwd is not None:
         out["eubo"] = eubo(log_w_bwd)

@@ -21,13 +21,16 @@ trajectory. Given ``N`` log-weights (a ``[N]`` tensor) this module computes
 - ``ess``:     normalised effective sample size (sum w)^2 / (N sum w^2) in (0, 1]
                (Kong 1992; Owen, "Monte Carlo theory, methods and examples", ch. 9),
                computed in log space.
+- ``logw_var``: unbiased sample variance of the finite log w over generation
+               trajectories (tau ~ P). 0 for a perfect sampler (log w == log Z for every
+               trajectory); unlike the gaps to log Z it needs no ground truth.
 
 Conventions
 -----------
 Inputs are validated by :func:`ads_bench.metrics._checks.as_log_weights`: 1-D,
 non-empty, floating; NaN or +inf raise ``ValueError``. ``-inf`` (a zero weight) is
-allowed: it simply drops out of ``logz_is``/``ess``, while ``elbo``/``eubo`` then
-return ``-inf`` (the mean of a sequence containing ``-inf``). All functions return
+allowed: it simply drops out of ``logz_is``/``ess``/``logw_var``, while ``elbo``/``eubo``
+then return ``-inf`` (the mean of a sequence containing ``-inf``). All functions return
 Python floats and compute in float64.
 """
 
@@ -39,7 +42,7 @@ import torch
 
 from ._checks import as_log_weights
 
-__all__ = ["delta_logz", "elbo", "ess", "eubo", "logz_is"]
+__all__ = ["delta_logz", "elbo", "ess", "eubo", "logw_var", "logz_is"]
 
 
 def elbo(log_w: torch.Tensor) -> float:
@@ -86,6 +89,21 @@ def ess(log_w: torch.Tensor) -> float:
     log_ess = 2.0 * torch.logsumexp(s, dim=0) - torch.logsumexp(2.0 * s, dim=0)
     log_ess = log_ess - math.log(t.numel())
     return min(1.0, float(torch.exp(log_ess)))
+
+
+def logw_var(log_w: torch.Tensor) -> float:
+    """Unbiased variance ``(1/(K-1)) sum_k (log_w_k - mean)^2`` of the finite entries of ``log_w``.
+
+    ``log_w`` ``[N]`` (generation log-weights ``log R(x_T) + log p_B - log p_F``, as in
+    :func:`ads_bench.losses.log_weights`) -> float >= 0; the ``K`` finite entries are used (zero
+    weights, ``-inf``, are left out). It is the VarGrad loss times ``K / (K - 1)``. Constant
+    log-weights give exactly 0; ``nan`` when fewer than two entries are finite (undefined).
+    """
+    t = as_log_weights(log_w, "log_w")
+    t = t[torch.isfinite(t)]
+    if t.numel() < 2:
+        return math.nan
+    return float(torch.var(t, unbiased=True))
 
 
 def delta_logz(estimate: float | torch.Tensor, log_z: float | torch.Tensor) -> float:
