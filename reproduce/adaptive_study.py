@@ -1,24 +1,44 @@
 """Issue 11's study: what it takes for ``adaptive`` to train, screened by successive halving.
 
-    python reproduce/adaptive_study.py                    # quick budget (hours on 2 cores)
+    python reproduce/adaptive_study.py                    # quick budget (about an hour on 2 cores)
     python reproduce/adaptive_study.py --budget smoke     # plumbing check (tests)
+    python reproduce/adaptive_study.py --confirm-cells gmm25:5   # + the winners at full budget
 
-Each *family* (``adaptive``, and, with the same screening budget so the comparison is fair,
-``bounded`` and ``fixed-learnvar``) has a search space of config overrides. Its candidates are the
-preset itself plus ``--candidates`` distinct configurations drawn (seeded) from the space. All
-candidates are trained on every cell (gmm25 and manywell at T ∈ {5, 10}); successive halving keeps
-the best third (at least ``--keep``) after each rung, with 3× the iterations and more seeds at the
-next rung (quick: 200 → 600 → 1800 iterations on 2 → 4 → 5 seeds; estimated about an hour per
-family on this machine, not yet run). The score of a candidate in a rung is its mean rank over cells and metrics (Δlog Z ELBO,
+Families. ``adaptive`` (the paper's method) and, with the same screening budget so the comparison is
+fair, ``bounded`` and ``fixed-learnvar``. Each family starts from a pinned *study base*
+(:data:`BASES`: the settings the paper describes, written out field by field so the study does not
+drift when a preset is changed from its evidence) and has a search space of config overrides
+(:data:`SPACES`): for ``adaptive`` the φ/θ learning-rate ratio, the destruction variance range
+(``r_a`` 1, 2, 4 or unbounded with a numerical clamp), bounded vs unbounded mean correction
+(``r_m``), the target network and its rate, the replay ratio and its prioritisation (replayed
+batches are off-policy backward trajectories from the buffer), the exploration schedule and a shared
+vs separate backbone; the comparators get every axis that exists for them (learning rates,
+exploration, replay and, for ``bounded``, the target network and the backbone). Candidates are the
+base plus ``--candidates`` distinct configurations drawn (seeded) from the space.
+
+Screening (selection seeds 0–4 only). All candidates are trained on every selection cell (gmm25 and
+manywell at T ∈ {5, 10}); successive halving keeps the best third (at least ``--keep``) after each
+rung, with 3× the iterations and more seeds at the next rung (quick: 200 → 600 → 1800 iterations on
+2 → 4 → 5 seeds). A candidate's score in a rung is its mean rank over cells and metrics (Δlog Z ELBO,
 W2, minus mode coverage; a failed run ranks last), so no single target decides.
 
-Selection uses seeds 0–4 only. The winners of each family are then run on seeds 5–9 (the *report*
-stage, at the last rung's iterations), and the verdict — "learning the destruction process beats
-fixed destruction at few steps" — is computed only from those seeds: per cell the paired difference
-(fixed-learnvar − adaptive, positive = adaptive better) of the ELBO gap, EUBO gap, W2 and mode
-coverage (sign flipped so positive is better), mean and 95 % Student-t interval, and *pass* (interval
-above 0), *fail* (below 0) or *not shown*. Every stage goes through the resumable sweep runner, so a
-killed study resumes without redoing finished runs. Writes ``OUT/adaptive_study.{md,json}``.
+Report (seeds 5–9 only). The winner of each family runs on the report cells — the selection cells
+plus gmm40 at T ∈ {5, 10}, a target the selection never saw — at the last rung's iterations, with
+periodic evaluation for the log-weight variance over training. The verdict for "learning the
+destruction process beats fixed destruction at few steps" is computed from those seeds only: per
+cell the paired difference fixed-learnvar − adaptive (positive = adaptive better) of the ELBO gap,
+EUBO gap, W2 and mode coverage (sign flipped so positive is better), mean and 95 % Student-t interval,
+and *pass* (interval above 0), *fail* (below 0), *not shown* (straddles 0) or *n/a* (no such metric
+for the target). The diagnostics say why a family wins or loses: collapse counts, log-weight
+variance over training, and how far the learned destruction moved from its base kernel (mean shift
+in base standard deviations, log-variance correction), with a heatmap of the learned log-variance
+correction over (x, t).
+
+``--confirm-cells`` reruns the adaptive and fixed-learnvar winners on those cells at the full budget
+(25 000 iterations, batch 300, N = 2000) on seeds 5–9 and reports the same verdict for them.
+
+Every stage goes through the resumable sweep runner, so a killed study resumes without redoing
+finished runs. Writes ``OUT/adaptive_study.{md,json}`` and ``FIGURES/adaptive_study_*.{png,pdf}``.
 """
 
 from __future__ import annotations
@@ -27,12 +47,14 @@ import argparse
 import itertools
 import math
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import torch
 from _common import (
     BUDGETS,
     add_sweep_arguments,
@@ -44,67 +66,101 @@ from _common import (
     write_json,
 )
 
+from ads_bench.rollout import forward_rollout
 from ads_bench.sweep import RunSpec
 
 CELLS = [("gmm25", 5), ("gmm25", 10), ("manywell", 5), ("manywell", 10)]
+REPORT_CELLS = [*CELLS, ("gmm40", 5), ("gmm40", 10)]
 SELECT_SEEDS, REPORT_SEEDS = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 LR_GEN = 1e-3
+MIXTURE_MODES = {"gmm25": 25, "gmm40": 40}
+METRICS = (("delta_logz_elbo", 1.0), ("eubo_gap", 1.0), ("w2", 1.0), ("modes", -1.0))
+REPORT_EVALS = 6  # periodic evaluations of a report run (log-weight variance over training)
+
+_COMMON = {"train.objective": "tb", "train.lr_gen": LR_GEN, "train.separate_optimizers": True,
+           "train.exploration_std": 0.0, "sampler.learn_var": True}  # fmt: skip
+#: family -> the study's starting point, every field a search axis touches written out
+BASES: dict[str, dict] = {
+    "adaptive": {**_COMMON, "sampler.destruction": "adaptive", "sampler.r_a": 4.0,
+                 "sampler.r_m": None, "train.lr_dest": LR_GEN, "train.target_rate": 0.01,
+                 "train.replay_ratio": 0.5, "train.replay_prioritized": True,
+                 "sampler.shared_backbone": True},
+    "bounded": {**_COMMON, "sampler.destruction": "bounded", "sampler.r_b": 1.0,
+                "train.lr_dest": LR_GEN, "train.target_rate": None, "train.replay_ratio": 0.0,
+                "train.replay_prioritized": True, "sampler.shared_backbone": False},
+    "fixed-learnvar": {**_COMMON, "sampler.destruction": "fixed", "train.replay_ratio": 0.0,
+                       "train.replay_prioritized": True},
+}  # fmt: skip
+
+_REPLAY = [
+    {"train.replay_ratio": 0.0},
+    {"train.replay_ratio": 0.5, "train.replay_prioritized": False},
+    {"train.replay_ratio": 0.5, "train.replay_prioritized": True},
+]
+_EXPLORATION = [{"train.exploration_std": e} for e in (0.0, 0.1, 0.5)]
+_LR_RATIO = [{"train.lr_dest": r * LR_GEN} for r in (0.01, 0.1, 1.0)]
+_TARGET_NET = [{"train.target_rate": r} for r in (None, 0.01, 0.1)]
+_BACKBONE = [{"sampler.shared_backbone": b} for b in (True, False)]
 
 #: family -> axis -> values (each value is a dict of config overrides)
 SPACES: dict[str, dict[str, list[dict]]] = {
     "adaptive": {
-        "lr_ratio": [{"train.lr_dest": r * LR_GEN} for r in (0.01, 0.1, 1.0)],
+        "lr_ratio": _LR_RATIO,
         "var_range": [{"sampler.r_a": r} for r in (1.0, 2.0, 4.0, None)],
-        "target_net": [{"train.target_rate": r} for r in (None, 0.01, 0.1)],
-        "replay": [
-            {"train.replay_ratio": 0.0},
-            {"train.replay_ratio": 0.5, "train.replay_prioritized": False},
-            {"train.replay_ratio": 0.5, "train.replay_prioritized": True},
-        ],
-        "exploration": [{"train.exploration_std": e} for e in (0.0, 0.1, 0.5)],
-        "backbone": [{"sampler.shared_backbone": b} for b in (True, False)],
+        "mean_bound": [{"sampler.r_m": r} for r in (None, 1.0, 10.0)],
+        "target_net": _TARGET_NET,
+        "replay": _REPLAY,
+        "exploration": _EXPLORATION,
+        "backbone": _BACKBONE,
     },
     "bounded": {
-        "lr_gen": [{"train.lr_gen": lr, "train.lr_dest": lr} for lr in (3e-4, 1e-3, 3e-3)],
-        "exploration": [{"train.exploration_std": e} for e in (0.0, 0.1, 0.5)],
+        "lr_ratio": _LR_RATIO,
+        "target_net": _TARGET_NET,
+        "replay": _REPLAY,
+        "exploration": _EXPLORATION,
+        "backbone": _BACKBONE,
     },
     "fixed-learnvar": {
         "lr_gen": [{"train.lr_gen": lr} for lr in (3e-4, 1e-3, 3e-3)],
-        "exploration": [{"train.exploration_std": e} for e in (0.0, 0.1, 0.5)],
+        "replay": _REPLAY,
+        "exploration": _EXPLORATION,
     },
 }
 
 #: budget -> (first rung iterations, rungs, candidates per family, seeds of the first rung)
-SCHEDULES = {"smoke": (2, 2, 2, 1), "quick": (200, 3, 12, 2), "full": (2000, 3, 24, 3)}
+SCHEDULES = {"smoke": (2, 2, 2, 1), "quick": (200, 3, 15, 2), "full": (2000, 3, 24, 3)}
 
 
 def candidates(family: str, n: int, seed: int = 0) -> list[dict]:
-    """The preset (no overrides) and up to ``n`` distinct random points of the family's space."""
+    """The base (no overrides) and up to ``n`` distinct random points of the family's space."""
     axes = SPACES[family]
     grid = [dict(itertools.chain.from_iterable(v.items() for v in combo))
             for combo in itertools.product(*axes.values())]  # fmt: skip
     rng = random.Random(f"{family}:{seed}")
     picked = rng.sample(grid, min(n, len(grid)))
+    base = BASES[family]
     out = [{}]
     for c in picked:
+        c = {k: v for k, v in c.items() if base.get(k, object()) != v}  # only real changes
         if c and c not in out:
             out.append(c)
     return out
 
 
-def _specs(family: str, cands: list[dict], iterations: int, seeds, budget, stage: str) -> list:
-    over = budget.config_overrides(**{"train.iterations": iterations})
+def _specs(family, cands, iterations, seeds, budget, stage, cells=CELLS, extra=None) -> list:
+    over = budget.config_overrides(**{"train.iterations": iterations, **(extra or {})})
     specs = []
     for i, cand in enumerate(cands):
-        for target, steps in CELLS:
+        for target, steps in cells:
             for seed in seeds:
-                specs.append(RunSpec(target, family, steps, seed, {**over, **cand},
+                specs.append(RunSpec(target, family, steps, seed,
+                                     {**over, **BASES[family], **cand},
                                      tag=f"{stage}:{family}:{i}"))  # fmt: skip
     return specs
 
 
 def _metric(rec, key: str) -> float | None:
-    if not rec.ok or rec.metrics is None or rec.metrics.get(key) is None:
+    if rec is None or not rec.ok or rec.metrics is None or rec.metrics.get(key) is None:
         return None
     v = float(rec.metrics[key])
     return v if math.isfinite(v) else None
@@ -132,7 +188,7 @@ def scores(records, n_cands: int) -> list[float]:
     return [sum(r) / len(r) if r else float(n_cands) for r in ranks]
 
 
-def screen(family: str, budget, args, log: list) -> dict:
+def screen(family: str, budget, args, log: list, spent: list) -> dict:
     """Successive halving of one family on seeds 0–4; returns the winner's overrides."""
     first, rungs, n, n_seeds = SCHEDULES[budget.name]
     cands = candidates(family, args.candidates or n, args.seed)
@@ -142,6 +198,7 @@ def screen(family: str, budget, args, log: list) -> dict:
         seeds = SELECT_SEEDS[: min(len(SELECT_SEEDS), n_seeds * (rung + 1))]
         live = [cands[i] for i in alive]
         recs = sweep(_specs(family, live, iterations, seeds, budget, f"r{rung}"), args)
+        spent.extend(recs)
         sc = scores(recs, len(live))
         order = sorted(range(len(live)), key=lambda j: sc[j])
         log.append({"family": family, "rung": rung, "iterations": iterations, "seeds": list(seeds),
@@ -152,60 +209,276 @@ def screen(family: str, budget, args, log: list) -> dict:
         keep = max(args.keep, math.ceil(len(live) / 3)) if rung < rungs - 1 else 1
         alive = [alive[j] for j in order[:keep]]
         iterations *= 3
-    return {"overrides": cands[alive[0]], "iterations": iterations // 3}
+    return {"overrides": cands[alive[0]], "settings": {**BASES[family], **cands[alive[0]]},
+            "iterations": iterations // 3}  # fmt: skip
 
 
-def verdict(records, cells=CELLS) -> list[dict]:
+# ---------------------------------------------------------------------------------- verdict
+
+
+def _by_family(records) -> dict:
+    return {(r.spec.tag.split(":")[1], r.spec.target, r.spec.steps, r.spec.seed): r
+            for r in records}  # fmt: skip
+
+
+def verdict(records, cells=REPORT_CELLS, seeds=REPORT_SEEDS) -> list[dict]:
     """Per cell and metric: fixed-learnvar − adaptive on the report seeds (positive = adaptive
-    better; modes sign-flipped), mean and 95 % CI, pass / fail / not shown."""
+    better; modes sign-flipped), mean and 95 % CI, pass / fail / not shown / n/a."""
     rows = []
-    by = {(r.spec.tag.split(":")[1], r.spec.target, r.spec.steps, r.spec.seed): r for r in records}
+    by = _by_family(records)
     for target, steps in cells:
-        for key, sign in (("delta_logz_elbo", 1.0), ("eubo_gap", 1.0), ("w2", 1.0),
-                          ("modes", -1.0)):  # fmt: skip
+        for key, sign in METRICS:
             diffs = []
-            for seed in REPORT_SEEDS:
-                a = by.get(("adaptive", target, steps, seed))
-                f = by.get(("fixed-learnvar", target, steps, seed))
-                va = _metric(a, key) if a else None
-                vf = _metric(f, key) if f else None
+            for seed in seeds:
+                va = _metric(by.get(("adaptive", target, steps, seed)), key)
+                vf = _metric(by.get(("fixed-learnvar", target, steps, seed)), key)
                 if va is not None and vf is not None:
                     diffs.append(sign * (vf - va))
             m, lo, hi = mean_ci(diffs)
-            result = "not shown"
-            if diffs and lo is not None and lo > 0:
+            if key == "modes" and target not in MIXTURE_MODES:
+                result = "n/a"
+            elif diffs and lo is not None and lo > 0:
                 result = "pass"
             elif diffs and hi is not None and hi < 0:
                 result = "fail"
+            else:
+                result = "not shown"
             rows.append({"target": target, "steps": steps, "metric": key, "n": len(diffs),
                          "mean": m, "ci_low": lo, "ci_high": hi, "result": result})  # fmt: skip
     return rows
 
 
-def render(log, winners, rows, note, wall) -> str:
-    md = [f"# Adaptive-destruction study — {note}", "",
-          f"Wall time {wall / 60:.1f} min. Selection on seeds {list(SELECT_SEEDS)}, verdict on "
-          f"seeds {list(REPORT_SEEDS)}.", ""]  # fmt: skip
-    md += ["## Chosen settings", ""]
-    md.append(md_table(["family", "overrides on the preset", "iterations"],
-                       [[f, str(w["overrides"] or "preset as is"), str(w["iterations"])]
+def summary_line(rows: list[dict]) -> str:
+    counts = {k: sum(r["result"] == k for r in rows) for k in ("pass", "fail", "not shown")}
+    shown = sum(counts.values())
+    if counts["pass"] and not counts["fail"]:
+        word = "supported"
+    elif counts["fail"] and not counts["pass"]:
+        word = "not reproduced"
+    elif counts["pass"] or counts["fail"]:
+        word = "mixed: neither reproduced nor refuted as stated"
+    else:
+        word = "not shown at this budget"
+    return (f"Learning the destruction process beats fixed destruction at few steps — **{word}** "
+            f"on the report seeds: {counts['pass']} pass, {counts['fail']} fail, "
+            f"{counts['not shown']} not shown of {shown} (cell, metric) comparisons.")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- diagnostics
+
+
+@torch.no_grad()
+def destruction_shift(model, n: int = 256, seed: int = 0) -> dict:
+    """How far the learned destruction kernel is from its base on the sampler's own trajectories.
+
+    ``mean_shift``: mean over trajectories, random steps and coordinates of
+    ``|mean_φ(x_{i+1}) - c_i x_{i+1}| / sqrt(v_i)`` (base standard deviations); ``logvar_shift``: mean
+    ``|log σ²_φ - log v_i|``; ``logvar_min``/``logvar_max``: extremes of ``log σ²_φ - log v_i``.
+    Deterministic steps are excluded. All 0 for fixed destruction."""
+    gen = torch.Generator().manual_seed(seed)
+    traj = forward_rollout(model, n, generator=gen, log_probs=False)
+    states = traj.states
+    dest = model.destruction
+    mean, log_var = dest(states[:, 1:], None)
+    base_mean = dest.coef.to(states.dtype)[None, :, None] * states[:, 1:]
+    base_lv = dest.log_var_base.to(states.dtype)[None, :, None]
+    keep = model.step_mask
+    dm = ((mean - base_mean).abs() / torch.exp(0.5 * base_lv))[:, keep]
+    dv = (log_var - base_lv)[:, keep]
+    return {"mean_shift": float(dm.mean()), "logvar_shift": float(dv.abs().mean()),
+            "logvar_min": float(dv.min()), "logvar_max": float(dv.max())}  # fmt: skip
+
+
+def _load(run_dir):
+    from figures import load_model
+
+    return load_model(run_dir)
+
+
+def diagnostics(records, cells=REPORT_CELLS) -> dict:
+    """Collapse counts, log-weight variance over training and destruction shift per family x cell."""
+    from figures import read_history
+
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r.spec.tag.split(":")[1], r.spec.target, r.spec.steps), []).append(r)
+    out = []
+    for (family, target, steps), recs in sorted(groups.items()):
+        if (target, steps) not in cells:
+            continue
+        ok = [r for r in recs if r.ok]
+        row = {"family": family, "target": target, "steps": steps, "runs": len(recs),
+               "failed": len(recs) - len(ok)}  # fmt: skip
+        k = MIXTURE_MODES.get(target)
+        modes = [m for m in (_metric(r, "modes") for r in ok) if m is not None]
+        if k is not None and modes:
+            row.update({"modes_of": k, "modes_mean": statistics.fmean(modes),
+                        "single_mode": sum(m <= 1 for m in modes),
+                        "under_half": sum(m < k / 2 for m in modes)})  # fmt: skip
+        curves: dict[int, list[float]] = {}
+        for r in ok:
+            for h in read_history(r.path):
+                if h.get("logw_var") is not None:
+                    curves.setdefault(h["iteration"], []).append(h["logw_var"])
+        row["logw_var_curve"] = [[it, statistics.fmean(v)] for it, v in sorted(curves.items())]
+        shifts = []
+        for r in ok:
+            if family == "fixed-learnvar":
+                break
+            try:
+                shifts.append(destruction_shift(_load(r.path)[1]))
+            except FileNotFoundError:
+                continue
+        if shifts:
+            row["shift"] = {key: statistics.fmean(s[key] for s in shifts) for key in shifts[0]}
+        out.append(row)
+    return {"rows": out}
+
+
+def draw_figures(records, diag: dict, fig_dir: Path, note: str) -> list[str]:
+    """``adaptive_study_logw_var`` (log-weight variance over training per family, one panel per
+    cell) and ``adaptive_study_destruction_variance`` (the adaptive winner on gmm25, first report
+    seed, each trained T)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from figures import destruction_correction, plot_destruction_variance, save_figure
+
+    files = []
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    cells = [c for c in REPORT_CELLS if any((r["target"], r["steps"]) == c for r in diag["rows"])]
+    if cells:
+        fig, axes = plt.subplots(1, len(cells), figsize=(3.2 * len(cells), 3.2), squeeze=False,
+                                 layout="constrained")  # fmt: skip
+        for ax, (target, steps) in zip(axes[0], cells, strict=True):
+            for row in diag["rows"]:
+                if (row["target"], row["steps"]) == (target, steps) and row["logw_var_curve"]:
+                    its, vals = zip(*row["logw_var_curve"], strict=True)
+                    ax.plot(its, vals, marker="o", ms=3, label=row["family"])
+            ax.set_yscale("log")
+            ax.set_title(f"{target}, T = {steps}", fontsize=9)
+            ax.set_xlabel("iteration")
+        axes[0, 0].set_ylabel("Var[log w] (N eval samples)")
+        axes[0, 0].legend(fontsize=7)
+        fig.suptitle(f"Log-weight variance over training, mean over report seeds — {note}",
+                     fontsize=9)  # fmt: skip
+        files += save_figure(fig, fig_dir / "adaptive_study_logw_var")
+        plt.close(fig)
+    by = _by_family(records)
+    for target, steps in [c for c in REPORT_CELLS if c[0] == "gmm25"]:
+        rec = by.get(("adaptive", target, steps, REPORT_SEEDS[0]))
+        if rec is None or not rec.ok:
+            continue
+        try:
+            model = _load(rec.path)[1]
+        except FileNotFoundError:
+            continue
+        files += plot_destruction_variance(
+            destruction_correction(model), fig_dir / f"adaptive_study_destruction_variance_T{steps}",
+            note, f" — study winner, {target}, T = {steps}, seed {REPORT_SEEDS[0]}",
+        )  # fmt: skip
+        plt.close("all")
+    return files
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+def _verdict_table(rows: list[dict]) -> str:
+    return md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
+                    [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
+                      "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
+                      r["result"]] for r in rows])  # fmt: skip
+
+
+def _settings(w: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(w["overrides"].items())) or "study base as is"
+
+
+def compute(records) -> dict:
+    """Total CPU-worker time of the study's distinct runs (training + evaluation, from each run's
+    own timing, so cached runs count what they cost when they ran)."""
+    seen = {}
+    for r in records:
+        if r.ok and r.timing:
+            seen[r.key] = float(r.timing.get("train_seconds") or 0.0) + float(
+                r.timing.get("eval_seconds") or 0.0
+            )
+    return {"runs": len(seen), "worker_hours": sum(seen.values()) / 3600.0}
+
+
+def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
+    md = [
+        f"# Adaptive-destruction study — {note}",
+        "",
+        f"{cost['runs']} distinct runs, {cost['worker_hours']:.2f} worker-hours of training and "
+        f"evaluation in total. This invocation: {wall / 60:.1f} min wall (cached runs cost "
+        f"nothing). Selection on seeds {list(SELECT_SEEDS)} over {', '.join(f'{t} T={s}' for t, s in CELLS)}; verdict on "
+        f"seeds {list(REPORT_SEEDS)} over those cells and gmm40 (never used for selection).",
+        "",
+    ]
+    md += ["## Chosen settings", "", "Study bases (`reproduce/adaptive_study.py: BASES`) and the "
+           "overrides the screening chose on them:", ""]  # fmt: skip
+    md.append(md_table(["family", "base", "chosen overrides", "report iterations"],
+                       [[f, ", ".join(f"{k}={v}" for k, v in sorted(BASES[f].items())),
+                         _settings(w), str(w["iterations"])]
                         for f, w in winners.items()]))  # fmt: skip
     md += ["", "## Verdict: fixed-learnvar − adaptive on the report seeds (positive = adaptive "
-           "better)", ""]  # fmt: skip
-    md.append(md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
-                       [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
-                         "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
-                         r["result"]] for r in rows]))  # fmt: skip
+           "better)", "", summary_line(rows), ""]  # fmt: skip
+    md.append(_verdict_table(rows))
+    if confirm:
+        md += ["", f"## Full-budget confirmation ({confirm['note']})", "",
+               summary_line(confirm["verdict"]), ""]  # fmt: skip
+        md.append(_verdict_table(confirm["verdict"]))
+    md += [
+        "",
+        "## Diagnostics on the report seeds",
+        "",
+        "Collapse: runs covering at most one mode, and fewer than half the modes (a mode is covered "
+        "when it gets at least a tenth of its share N/K). Shift of the learned destruction from its "
+        "base kernel on the sampler's own trajectories: mean absolute mean shift in base standard "
+        "deviations, mean absolute log-variance shift and its range. Var[log w] at the first and last evaluation.",
+        "",
+    ]
+    drows = []
+    for r in diag["rows"]:
+        sh = r.get("shift")
+        curve = r["logw_var_curve"]
+        drows.append([
+            r["family"], r["target"], str(r["steps"]), f"{r['runs'] - r['failed']}/{r['runs']}",
+            f"{fmt(r['modes_mean'])}/{r['modes_of']}" if "modes_of" in r else "—",
+            str(r["single_mode"]) if "modes_of" in r else "—",
+            str(r["under_half"]) if "modes_of" in r else "—",
+            f"{fmt(curve[0][1])} → {fmt(curve[-1][1])}" if curve else "—",
+            fmt(sh["mean_shift"]) if sh else "0 (fixed)",
+            f"{fmt(sh['logvar_shift'])} [{fmt(sh['logvar_min'])}, {fmt(sh['logvar_max'])}]"
+            if sh else "0 (fixed)",
+        ])  # fmt: skip
+    md.append(md_table(["family", "target", "T", "ok runs", "modes (mean)", "≤ 1 mode",
+                        "< K/2 modes", "Var[log w] first → last", "mean shift (base stds)",
+                        "mean abs log-var shift [min, max]"], drows))  # fmt: skip
     md += ["", "## Screening rungs", ""]
     for entry in log:
         md += [f"### {entry['family']}, rung {entry['rung']} ({entry['iterations']} iterations, "
                f"seeds {entry['seeds']})", ""]  # fmt: skip
-        md.append(md_table(["rank", "score (mean rank)", "failed runs", "overrides"],
+        md.append(md_table(["rank", "score (mean rank)", "failed runs", "overrides on the base"],
                            [[str(i + 1), f"{c['score']:.2f}", str(c["failed"]),
-                             str(c["overrides"] or "preset")]
+                             ", ".join(f"{k}={v}" for k, v in sorted(c["overrides"].items()))
+                             or "base"]
                             for i, c in enumerate(entry["candidates"])]))  # fmt: skip
         md.append("")
     return "\n".join(md)
+
+
+def _cells(text: list[str] | None) -> list[tuple[str, int]]:
+    out = []
+    for item in text or []:
+        target, _, steps = item.partition(":")
+        if not steps.isdigit():
+            raise SystemExit(f"--confirm-cells expects target:T (e.g. gmm25:5), got {item!r}")
+        out.append((target, int(steps)))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,26 +487,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidates", type=int, help="random candidates per family (budget default)")
     p.add_argument("--keep", type=int, default=2, help="minimum survivors per rung")
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate draw")
+    p.add_argument("--figures-dir", default="paper_figures", help="where the PNG/PDF files go")
+    p.add_argument(
+        "--confirm-cells",
+        nargs="+",
+        metavar="TARGET:T",
+        help="also run the adaptive and fixed-learnvar winners there at full budget",
+    )
     args = p.parse_args(argv)
     if args.seeds:
         p.error("--seeds is fixed by the study: selection on 0-4, report on 5-9")
+    confirm_cells = _cells(args.confirm_cells)
     budget = BUDGETS[args.budget]
     start = time.perf_counter()
     log: list = []
-    winners = {family: screen(family, budget, args, log) for family in SPACES}
+    spent: list = []  # every record of this study, for its total compute
+    winners = {family: screen(family, budget, args, log, spent) for family in SPACES}
     report = []
     for family, w in winners.items():
-        report += _specs(family, [w["overrides"]], w["iterations"], REPORT_SEEDS, budget, "report")
+        every = {"eval.every": max(1, w["iterations"] // REPORT_EVALS)}
+        report += _specs(family, [w["overrides"]], w["iterations"], REPORT_SEEDS, budget, "report",
+                         REPORT_CELLS, every)  # fmt: skip
     records = sweep(report, args)
+    spent.extend(records)
     rows = verdict(records)
-    wall = time.perf_counter() - start
-    out = Path(args.out)
+    diag = diagnostics(records)
     note = f"{budget.name} budget (screening schedule {SCHEDULES[budget.name]})"
-    atomic_write(out / "adaptive_study.md", render(log, winners, rows, note, wall))
+    confirm = None
+    if confirm_cells:
+        full = BUDGETS["full"]
+        specs = []
+        for family in ("adaptive", "fixed-learnvar"):
+            specs += _specs(family, [winners[family]["overrides"]], full.iterations,
+                            REPORT_SEEDS, full, "confirm", confirm_cells)  # fmt: skip
+        crecs = sweep(specs, args)
+        spent.extend(crecs)
+        confirm = {"cells": confirm_cells, "verdict": verdict(crecs, confirm_cells),
+                   "note": f"{full.iterations} iterations, batch {full.batch_size}, N = "
+                           f"{full.eval_n}, seeds {list(REPORT_SEEDS)}"}  # fmt: skip
+    out = Path(args.out)
+    figures = draw_figures(records, diag, Path(args.figures_dir), note)
+    wall = time.perf_counter() - start
+    cost = compute(spent)
+    atomic_write(out / "adaptive_study.md",
+                 render(log, winners, rows, diag, confirm, note, wall, cost))  # fmt: skip
     write_json(out / "adaptive_study.json", {"budget": budget.name, "wall_seconds": wall,
-                                             "winners": winners, "rungs": log,
-                                             "verdict": rows})  # fmt: skip
+                                             "compute": cost,
+                                             "winners": winners, "rungs": log, "verdict": rows,
+                                             "summary": summary_line(rows), "diagnostics": diag,
+                                             "confirm": confirm, "figures": figures})  # fmt: skip
     print((out / "adaptive_study.md").read_text(encoding="utf-8"))
+    if (out / "table1.json").exists():  # the claims output carries the tuned verdict too
+        import claims
+
+        claims.main(["--out", str(out)])
     return 0
 
 

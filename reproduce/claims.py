@@ -208,10 +208,32 @@ def check_claims(rows: list[dict]) -> list[dict]:
     ]
 
 
-def render_claims(verdicts: list[dict], note: str = "") -> str:
+def load_study(out: Path) -> dict | None:
+    """``OUT/adaptive_study.json`` (issue 11's tuned comparison) if the study has been run."""
+    path = Path(out) / "adaptive_study.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def render_study(study: dict) -> list[str]:
+    """Claim 1 after tuning: the study's verdict on its held-out seeds, as Markdown lines."""
+    lines = [f"## 1 (tuned). {study['summary']}", "",
+             f"From `python reproduce/adaptive_study.py` ({study['budget']} budget): each family's "
+             "settings selected on seeds 0–4, effects fixed-learnvar − adaptive on seeds 5–9 "
+             "(positive = adaptive better; modes sign-flipped), full table in "
+             "`adaptive_study.md`.", ""]  # fmt: skip
+    rows = [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
+             "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", r["result"]]
+            for r in study["verdict"]]  # fmt: skip
+    lines += [md_table(["target", "T", "metric", "seeds", "effect", "95 % CI", "result"], rows), ""]
+    return lines
+
+
+def render_claims(verdicts: list[dict], note: str = "", study: dict | None = None) -> str:
     lines = ["# Claims check (SPEC section 7)", ""]
     if note:
         lines += [f"_{note}_", ""]
+    if study is not None:
+        lines += render_study(study)
     for i, v in enumerate(verdicts, 1):
         lines += [f"## {i}. {v['claim']} — **{v['verdict']}**", "", v["test"], ""]
         rows = []
@@ -239,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = json.loads(source.read_text(encoding="utf-8"))
     verdicts = check_claims(data["rows"])
-    text = render_claims(verdicts, data.get("note", ""))
+    text = render_claims(verdicts, data.get("note", ""), load_study(out))
     atomic_write(out / "claims.md", text)
     write_json(out / "claims.json", verdicts)
     print(text)

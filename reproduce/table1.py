@@ -227,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text["md"])
     print(f"wrote {out / 'table1.md'} (.csv, .json, .tex); sweep wall time {wall / 60:.1f} min")
     if not args.no_claims:
-        from claims import check_claims, render_claims
+        from claims import check_claims, load_study, render_claims
 
         verdicts = check_claims(rows)
-        claims_md = render_claims(verdicts, budget.note)
+        claims_md = render_claims(verdicts, budget.note, load_study(out))
         atomic_write(out / "claims.md", claims_md)
         write_json(out / "claims.json", verdicts)
         print(claims_md)

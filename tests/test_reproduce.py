@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -153,22 +155,82 @@ def test_table2_smoke_has_every_variant(tmp_path):
 
 
 def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
-    from adaptive_study import CELLS, SPACES, candidates
+    from adaptive_study import BASES, CELLS, REPORT_CELLS, SPACES, candidates
 
     assert candidates("adaptive", 3)[0] == {} and len(candidates("adaptive", 3)) == 4
     assert candidates("adaptive", 3) == candidates("adaptive", 3)  # seeded draw
+    for family, axes in SPACES.items():  # every candidate changes its base, on known axes only
+        known = {k for values in axes.values() for v in values for k in v}
+        for cand in candidates(family, 10)[1:]:
+            assert cand and set(cand) <= known
+            assert any(BASES[family].get(k, object()) != v for k, v in cand.items())
+    # the comparators are screened on the stabilisers too (a fair comparison)
+    assert {"replay", "exploration"} <= set(SPACES["fixed-learnvar"])
+    assert {"replay", "target_net", "lr_ratio"} <= set(SPACES["bounded"])
+    assert set(CELLS) < set(REPORT_CELLS) and ("gmm40", 5) in REPORT_CELLS
+    (tmp_path / "table1.json").write_text(json.dumps({"note": "", "rows": []}))
+    figs = tmp_path / "figs"
     _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers", "2",
-         "--quiet")  # fmt: skip
+         "--quiet", "--figures-dir", str(figs))  # fmt: skip
     data = json.loads((tmp_path / "adaptive_study.json").read_text())
     assert set(data["winners"]) == set(SPACES)
-    assert len(data["verdict"]) == 4 * len(CELLS)
-    assert {r["result"] for r in data["verdict"]} <= {"pass", "fail", "not shown"}
+    assert len(data["verdict"]) == 4 * len(REPORT_CELLS)
+    assert {r["result"] for r in data["verdict"]} <= {"pass", "fail", "not shown", "n/a"}
+    for r in data["verdict"]:
+        assert (r["result"] == "n/a") == (r["metric"] == "modes" and r["target"] == "manywell")
     assert all(r["n"] == 5 for r in data["verdict"] if r["metric"] != "modes")
     rungs = [(r["family"], r["rung"]) for r in data["rungs"]]
     assert rungs == [(f, k) for f in SPACES for k in (0, 1)]
+    diag = {(r["family"], r["target"], r["steps"]): r for r in data["diagnostics"]["rows"]}
+    assert set(diag) == {(f, t, s) for f in SPACES for t, s in REPORT_CELLS}
+    for (family, target, _), row in diag.items():
+        assert len(row["logw_var_curve"]) >= 2  # periodic evaluations of the report runs
+        assert all(math.isfinite(v) and v >= 0 for _, v in row["logw_var_curve"])
+        assert ("shift" in row) == (family != "fixed-learnvar")
+        assert ("modes_of" in row) == (target != "manywell")
+    assert data["compute"]["runs"] > 0 and data["compute"]["worker_hours"] > 0
+    assert (figs / "adaptive_study_logw_var.png").exists()
+    assert (figs / "adaptive_study_destruction_variance_T5.png").exists()
+    md = (tmp_path / "adaptive_study.md").read_text()
+    assert "## Diagnostics on the report seeds" in md and "worker-hours" in md
+    assert "## 1 (tuned). Learning the destruction process" in (tmp_path / "claims.md").read_text()
     again = _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers",
-                 "2")  # fmt: skip
+                 "2", "--figures-dir", str(figs))  # fmt: skip
     assert " 0 done," in again.stderr and "failed" in again.stderr
     assert all(
         " 0 done," in line for line in again.stderr.splitlines() if line.startswith("sweep:")
     )
+
+
+def test_adaptive_study_verdict_on_synthetic_seeds():
+    from adaptive_study import REPORT_SEEDS, summary_line, verdict
+
+    from ads_bench.sweep import RunRecord, RunSpec
+
+    def rec(family, target, seed, **metrics):
+        spec = RunSpec(target, family, 5, seed, {}, tag=f"report:{family}:0")
+        return RunRecord(spec, key=f"{family}{target}{seed}", status="done", metrics=metrics)
+
+    records = []
+    for i, seed in enumerate(REPORT_SEEDS):
+        # adaptive: ELBO gap 1 lower (better), W2 0.5 higher (worse), same modes with noise
+        records.append(rec("adaptive", "gmm25", seed, delta_logz_elbo=1.0 + 0.01 * i,
+                           w2=2.5, modes=20 + (i % 2), eubo_gap=None))  # fmt: skip
+        records.append(rec("fixed-learnvar", "gmm25", seed, delta_logz_elbo=2.0, w2=2.0,
+                           modes=20 + ((i + 1) % 2), eubo_gap=None))  # fmt: skip
+        records.append(rec("adaptive", "manywell", seed, delta_logz_elbo=1.0, w2=1.0, modes=None,
+                           eubo_gap=1.0))  # fmt: skip
+        records.append(rec("fixed-learnvar", "manywell", seed, delta_logz_elbo=1.0, w2=1.0,
+                           modes=None, eubo_gap=1.0))  # fmt: skip
+    rows = {(r["target"], r["metric"]): r
+            for r in verdict(records, cells=[("gmm25", 5), ("manywell", 5)])}  # fmt: skip
+    assert rows["gmm25", "delta_logz_elbo"]["result"] == "pass"
+    assert rows["gmm25", "delta_logz_elbo"]["mean"] == pytest.approx(1.0 - 0.02)
+    assert rows["gmm25", "w2"]["result"] == "fail"
+    assert rows["gmm25", "modes"]["result"] == "not shown"
+    assert (
+        rows["gmm25", "eubo_gap"]["n"] == 0 and rows["gmm25", "eubo_gap"]["result"] == "not shown"
+    )
+    assert rows["manywell", "modes"]["result"] == "n/a"
+    line = summary_line(list(rows.values()))
+    assert "mixed" in line and "1 pass, 1 fail" in line
