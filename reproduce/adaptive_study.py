@@ -396,6 +396,34 @@ def _settings(w: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(w["overrides"].items())) or "study base as is"
 
 
+def _label(value: dict) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in value.items())
+
+
+def axis_evidence(log: list[dict], family: str) -> list[dict]:
+    """Per axis value of ``family``'s space: how many candidates had it, their mean first-rung score
+    (mean rank, lower is better) and the furthest rung any of them reached."""
+    entries = [e for e in log if e["family"] == family]
+    if not entries:
+        return []
+    reached: dict[str, int] = {}
+    for e in entries:
+        for c in e["candidates"]:
+            key = repr(sorted(c["overrides"].items()))
+            reached[key] = max(reached.get(key, -1), e["rung"])
+    rows = []
+    for axis, values in SPACES[family].items():
+        for value in values:
+            hits = [c for c in entries[0]["candidates"]
+                    if all({**BASES[family], **c["overrides"]}.get(k, object()) == v
+                           for k, v in value.items())]  # fmt: skip
+            rows.append({"axis": axis, "value": _label(value), "candidates": len(hits),
+                         "mean_score": statistics.fmean(c["score"] for c in hits) if hits else None,
+                         "furthest_rung": max((reached[repr(sorted(c["overrides"].items()))]
+                                               for c in hits), default=None)})  # fmt: skip
+    return rows
+
+
 def compute(records) -> dict:
     """Total CPU-worker time of the study's distinct runs (training + evaluation, from each run's
     own timing, so cached runs count what they cost when they ran)."""
@@ -409,13 +437,14 @@ def compute(records) -> dict:
 
 
 def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
+    cells = ", ".join(f"{t} T={s}" for t, s in CELLS)
     md = [
         f"# Adaptive-destruction study — {note}",
         "",
         f"{cost['runs']} distinct runs, {cost['worker_hours']:.2f} worker-hours of training and "
         f"evaluation in total. This invocation: {wall / 60:.1f} min wall (cached runs cost "
-        f"nothing). Selection on seeds {list(SELECT_SEEDS)} over {', '.join(f'{t} T={s}' for t, s in CELLS)}; verdict on "
-        f"seeds {list(REPORT_SEEDS)} over those cells and gmm40 (never used for selection).",
+        f"nothing). Selection on seeds {list(SELECT_SEEDS)} over {cells}; verdict on seeds "
+        f"{list(REPORT_SEEDS)} over those cells and gmm40 (never used for selection).",
         "",
     ]
     md += ["## Chosen settings", "", "Study bases (`reproduce/adaptive_study.py: BASES`) and the "
@@ -458,7 +487,22 @@ def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
     md.append(md_table(["family", "target", "T", "ok runs", "modes (mean)", "≤ 1 mode",
                         "< K/2 modes", "Var[log w] first → last", "mean shift (base stds)",
                         "mean abs log-var shift [min, max]"], drows))  # fmt: skip
-    md += ["", "## Screening rungs", ""]
+    md += ["", "## Evidence per setting", "",
+           "For every value of every axis: the candidates that had it (base values count), their "
+           "mean score in the first rung (mean rank over cells and metrics, lower is better) and the "
+           "furthest rung one of them reached (the last rung is the final).", ""]  # fmt: skip
+    for family in winners:
+        ev = axis_evidence(log, family)
+        if not ev:
+            continue
+        md += [f"### {family}", ""]
+        md.append(md_table(["axis", "value", "candidates", "mean first-rung score",
+                            "furthest rung"],
+                           [[r["axis"], r["value"], str(r["candidates"]), fmt(r["mean_score"]),
+                             "—" if r["furthest_rung"] is None else str(r["furthest_rung"])]
+                            for r in ev]))  # fmt: skip
+        md.append("")
+    md += ["## Screening rungs", ""]
     for entry in log:
         md += [f"### {entry['family']}, rung {entry['rung']} ({entry['iterations']} iterations, "
                f"seeds {entry['seeds']})", ""]  # fmt: skip
@@ -535,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
                                              "compute": cost,
                                              "winners": winners, "rungs": log, "verdict": rows,
                                              "summary": summary_line(rows), "diagnostics": diag,
-                                             "confirm": confirm, "figures": figures})  # fmt: skip
+                                             "confirm": confirm, "figures": figures,
+                                             "evidence": {f: axis_evidence(log, f)
+                                                          for f in winners}})  # fmt: skip
     print((out / "adaptive_study.md").read_text(encoding="utf-8"))
     if (out / "table1.json").exists():  # the claims output carries the tuned verdict too
         import claims

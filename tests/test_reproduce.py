@@ -189,6 +189,12 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
         assert ("shift" in row) == (family != "fixed-learnvar")
         assert ("modes_of" in row) == (target != "manywell")
     assert data["compute"]["runs"] > 0 and data["compute"]["worker_hours"] > 0
+    for family, axes in SPACES.items():  # each first-rung candidate has exactly one value per axis
+        ev = data["evidence"][family]
+        assert len(ev) == sum(len(v) for v in axes.values())
+        n_first = len(data["rungs"][list(SPACES).index(family) * 2]["candidates"])
+        for axis in axes:
+            assert sum(r["candidates"] for r in ev if r["axis"] == axis) == n_first
     assert (figs / "adaptive_study_logw_var.png").exists()
     assert (figs / "adaptive_study_destruction_variance_T5.png").exists()
     md = (tmp_path / "adaptive_study.md").read_text()
