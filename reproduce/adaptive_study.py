@@ -66,6 +66,7 @@ from _common import (
     write_json,
 )
 
+from ads_bench.methods import ADAPTIVE_STUDY_BASE
 from ads_bench.rollout import forward_rollout
 from ads_bench.sweep import RunSpec
 
@@ -81,10 +82,7 @@ _COMMON = {"train.objective": "tb", "train.lr_gen": LR_GEN, "train.separate_opti
            "train.exploration_std": 0.0, "sampler.learn_var": True}  # fmt: skip
 #: family -> the study's starting point, every field a search axis touches written out
 BASES: dict[str, dict] = {
-    "adaptive": {**_COMMON, "sampler.destruction": "adaptive", "sampler.r_a": 4.0,
-                 "sampler.r_m": None, "train.lr_dest": LR_GEN, "train.target_rate": 0.01,
-                 "train.replay_ratio": 0.5, "train.replay_prioritized": True,
-                 "sampler.shared_backbone": True},
+    "adaptive": dict(ADAPTIVE_STUDY_BASE),  # the paper's described setup (ads_bench.methods)
     "bounded": {**_COMMON, "sampler.destruction": "bounded", "sampler.r_b": 1.0,
                 "train.lr_dest": LR_GEN, "train.target_rate": None, "train.replay_ratio": 0.0,
                 "train.replay_prioritized": True, "sampler.shared_backbone": False},

@@ -157,6 +157,8 @@ def test_table2_smoke_has_every_variant(tmp_path):
 def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     from adaptive_study import BASES, CELLS, REPORT_CELLS, SPACES, candidates
 
+    from ads_bench.methods import ADAPTIVE_STUDY_BASE
+
     assert candidates("adaptive", 3)[0] == {} and len(candidates("adaptive", 3)) == 4
     assert candidates("adaptive", 3) == candidates("adaptive", 3)  # seeded draw
     for family, axes in SPACES.items():  # every candidate changes its base, on known axes only
@@ -168,6 +170,7 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     assert {"replay", "exploration"} <= set(SPACES["fixed-learnvar"])
     assert {"replay", "target_net", "lr_ratio"} <= set(SPACES["bounded"])
     assert set(CELLS) < set(REPORT_CELLS) and ("gmm40", 5) in REPORT_CELLS
+    assert BASES["adaptive"] == ADAPTIVE_STUDY_BASE  # the study starts from the paper's setup
     (tmp_path / "table1.json").write_text(json.dumps({"note": "", "rows": []}))
     figs = tmp_path / "figs"
     _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers", "2",

@@ -327,3 +327,22 @@ def test_ads_bench_train_stays_callable_after_the_cli_module_is_imported():
     over = {**TINY, "train.iterations": 2, "sampler.steps": 2}
     result = ads_bench.train(make_config("fixed", "gmm9", overrides=over), progress=False)
     assert math.isfinite(result.metrics["elbo"])
+
+
+def test_adaptive_variants_differ_from_adaptive_only_in_the_objective():
+    from ads_bench.methods import ADAPTIVE_STUDY_BASE, ADAPTIVE_STUDY_CHOICE
+
+    def resolved(name, extra=None):
+        data = make_config(name, overrides=extra).as_dict()
+        del data["method"]
+        return data
+
+    # the preset is exactly the study's base with the study's choice on top (no stray field)
+    assert resolved("adaptive") == resolved(
+        "fixed", {**ADAPTIVE_STUDY_BASE, **ADAPTIVE_STUDY_CHOICE}
+    )
+    assert resolved("adaptive-vargrad") == resolved("adaptive", {"train.objective": "vargrad"})
+    # TLM trains generation against the EMA target copy of phi, so it needs one
+    assert resolved("adaptive-tlm") == resolved(
+        "adaptive", {"train.objective": "tlm", "train.target_rate": 0.01}
+    )
