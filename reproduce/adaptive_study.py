@@ -35,7 +35,9 @@ in base standard deviations, log-variance correction), with a heatmap of the lea
 correction over (x, t).
 
 ``--confirm-cells`` reruns the adaptive and fixed-learnvar winners on those cells at the full budget
-(25 000 iterations, batch 300, N = 2000) on seeds 5–9 and reports the same verdict for them.
+(25 000 iterations, batch 300, N = 2000; ``--confirm-budget`` to change it) on seeds 5–9 and reports
+the same verdict and diagnostics for them; a run whose ELBO gap exceeds :data:`DIVERGED_GAP` is
+counted as diverged.
 
 Every stage goes through the resumable sweep runner, so a killed study resumes without redoing
 finished runs. Writes ``OUT/adaptive_study.{md,json}`` and ``FIGURES/adaptive_study_*.{png,pdf}``.
@@ -77,6 +79,9 @@ LR_GEN = 1e-3
 MIXTURE_MODES = {"gmm25": 25, "gmm40": 40}
 METRICS = (("delta_logz_elbo", 1.0), ("eubo_gap", 1.0), ("w2", 1.0), ("modes", -1.0))
 REPORT_EVALS = 6  # periodic evaluations of a report run (log-weight variance over training)
+#: A finished run whose ELBO gap exceeds this many nats has diverged: its samples sit where the
+#: target has essentially no mass (finite numbers, so training did not stop on its own).
+DIVERGED_GAP = 1e3
 
 _COMMON = {"train.objective": "tb", "train.lr_gen": LR_GEN, "train.separate_optimizers": True,
            "train.exploration_std": 0.0, "sampler.learn_var": True}  # fmt: skip
@@ -251,10 +256,10 @@ def summary_line(rows: list[dict]) -> str:
     shown = sum(counts.values())
     if counts["pass"] and not counts["fail"]:
         word = "supported"
-    elif counts["fail"] and not counts["pass"]:
-        word = "not reproduced"
-    elif counts["pass"] or counts["fail"]:
-        word = "mixed: neither reproduced nor refuted as stated"
+    elif counts["fail"] > counts["pass"]:
+        word = "not reproduced"  # worse more often than better, wherever a difference is shown
+    elif counts["fail"]:
+        word = "mixed: better as often as worse"
     else:
         word = "not shown at this budget"
     return (f"Learning the destruction process beats fixed destruction at few steps — **{word}** "
@@ -305,8 +310,10 @@ def diagnostics(records, cells=REPORT_CELLS) -> dict:
         if (target, steps) not in cells:
             continue
         ok = [r for r in recs if r.ok]
+        gaps = [_metric(r, "delta_logz_elbo") for r in ok]
         row = {"family": family, "target": target, "steps": steps, "runs": len(recs),
-               "failed": len(recs) - len(ok)}  # fmt: skip
+               "failed": len(recs) - len(ok),
+               "diverged": sum(g is None or g > DIVERGED_GAP for g in gaps)}  # fmt: skip
         k = MIXTURE_MODES.get(target)
         modes = [m for m in (_metric(r, "modes") for r in ok) if m is not None]
         if k is not None and modes:
@@ -434,6 +441,27 @@ def compute(records) -> dict:
     return {"runs": len(seen), "worker_hours": sum(seen.values()) / 3600.0}
 
 
+def _diag_table(diag: dict) -> str:
+    drows = []
+    for r in diag["rows"]:
+        sh = r.get("shift")
+        curve = r["logw_var_curve"]
+        drows.append([
+            r["family"], r["target"], str(r["steps"]), f"{r['runs'] - r['failed']}/{r['runs']}",
+            str(r["diverged"]),
+            f"{fmt(r['modes_mean'])}/{r['modes_of']}" if "modes_of" in r else "—",
+            str(r["single_mode"]) if "modes_of" in r else "—",
+            str(r["under_half"]) if "modes_of" in r else "—",
+            f"{fmt(curve[0][1])} → {fmt(curve[-1][1])}" if curve else "—",
+            fmt(sh["mean_shift"]) if sh else "0 (fixed)",
+            f"{fmt(sh['logvar_shift'])} [{fmt(sh['logvar_min'])}, {fmt(sh['logvar_max'])}]"
+            if sh else "0 (fixed)",
+        ])  # fmt: skip
+    return md_table(["family", "target", "T", "ok runs", "diverged", "modes (mean)", "≤ 1 mode",
+                        "< K/2 modes", "Var[log w] first → last", "mean shift (base stds)",
+                        "mean abs log-var shift [min, max]"], drows)  # fmt: skip
+
+
 def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
     cells = ", ".join(f"{t} T={s}" for t, s in CELLS)
     md = [
@@ -458,6 +486,9 @@ def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
         md += ["", f"## Full-budget confirmation ({confirm['note']})", "",
                summary_line(confirm["verdict"]), ""]  # fmt: skip
         md.append(_verdict_table(confirm["verdict"]))
+        md += ["", f"Diverged = ELBO gap above {DIVERGED_GAP:g} nats (finite, so training went on); "
+               "a diverged run dominates a mean, so read the counts first.", ""]  # fmt: skip
+        md.append(_diag_table(confirm["diagnostics"]))
     md += [
         "",
         "## Diagnostics on the report seeds",
@@ -465,26 +496,11 @@ def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
         "Collapse: runs covering at most one mode, and fewer than half the modes (a mode is covered "
         "when it gets at least a tenth of its share N/K). Shift of the learned destruction from its "
         "base kernel on the sampler's own trajectories: mean absolute mean shift in base standard "
-        "deviations, mean absolute log-variance shift and its range. Var[log w] at the first and last evaluation.",
+        "deviations, mean absolute log-variance shift and its range. Var[log w] at the first and "
+        f"last evaluation. Diverged: ELBO gap above {DIVERGED_GAP:g} nats.",
         "",
     ]
-    drows = []
-    for r in diag["rows"]:
-        sh = r.get("shift")
-        curve = r["logw_var_curve"]
-        drows.append([
-            r["family"], r["target"], str(r["steps"]), f"{r['runs'] - r['failed']}/{r['runs']}",
-            f"{fmt(r['modes_mean'])}/{r['modes_of']}" if "modes_of" in r else "—",
-            str(r["single_mode"]) if "modes_of" in r else "—",
-            str(r["under_half"]) if "modes_of" in r else "—",
-            f"{fmt(curve[0][1])} → {fmt(curve[-1][1])}" if curve else "—",
-            fmt(sh["mean_shift"]) if sh else "0 (fixed)",
-            f"{fmt(sh['logvar_shift'])} [{fmt(sh['logvar_min'])}, {fmt(sh['logvar_max'])}]"
-            if sh else "0 (fixed)",
-        ])  # fmt: skip
-    md.append(md_table(["family", "target", "T", "ok runs", "modes (mean)", "≤ 1 mode",
-                        "< K/2 modes", "Var[log w] first → last", "mean shift (base stds)",
-                        "mean abs log-var shift [min, max]"], drows))  # fmt: skip
+    md.append(_diag_table(diag))
     md += ["", "## Evidence per setting", "",
            "For every value of every axis: the candidates that had it (base values count), their "
            "mean score in the first rung (mean rank over cells and metrics, lower is better) and the "
@@ -536,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TARGET:T",
         help="also run the adaptive and fixed-learnvar winners there at full budget",
     )
+    p.add_argument("--confirm-budget", choices=sorted(BUDGETS), default="full",
+                   help="budget of the --confirm-cells runs (default: full)")  # fmt: skip
     args = p.parse_args(argv)
     if args.seeds:
         p.error("--seeds is fixed by the study: selection on 0-4, report on 5-9")
@@ -557,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     note = f"{budget.name} budget (screening schedule {SCHEDULES[budget.name]})"
     confirm = None
     if confirm_cells:
-        full = BUDGETS["full"]
+        full = BUDGETS[args.confirm_budget]
         specs = []
         for family in ("adaptive", "fixed-learnvar"):
             specs += _specs(family, [winners[family]["overrides"]], full.iterations,
@@ -565,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         crecs = sweep(specs, args)
         spent.extend(crecs)
         confirm = {"cells": confirm_cells, "verdict": verdict(crecs, confirm_cells),
+                   "diagnostics": diagnostics(crecs, confirm_cells),
                    "note": f"{full.iterations} iterations, batch {full.batch_size}, N = "
                            f"{full.eval_n}, seeds {list(REPORT_SEEDS)}"}  # fmt: skip
     out = Path(args.out)

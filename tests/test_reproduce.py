@@ -174,7 +174,8 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     (tmp_path / "table1.json").write_text(json.dumps({"note": "", "rows": []}))
     figs = tmp_path / "figs"
     _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers", "2",
-         "--quiet", "--figures-dir", str(figs))  # fmt: skip
+         "--quiet", "--figures-dir", str(figs), "--confirm-cells", "gmm25:5",
+         "--confirm-budget", "smoke")  # fmt: skip
     data = json.loads((tmp_path / "adaptive_study.json").read_text())
     assert set(data["winners"]) == set(SPACES)
     assert len(data["verdict"]) == 4 * len(REPORT_CELLS)
@@ -192,6 +193,13 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
         assert ("shift" in row) == (family != "fixed-learnvar")
         assert ("modes_of" in row) == (target != "manywell")
     assert data["compute"]["runs"] > 0 and data["compute"]["worker_hours"] > 0
+    assert all(0 <= r["diverged"] <= r["runs"] for r in data["diagnostics"]["rows"])
+    confirm = data["confirm"]
+    assert confirm["cells"] == [["gmm25", 5]] and len(confirm["verdict"]) == 4
+    assert {(r["family"], r["target"]) for r in confirm["diagnostics"]["rows"]} == {
+        ("adaptive", "gmm25"),
+        ("fixed-learnvar", "gmm25"),
+    }
     for family, axes in SPACES.items():  # each first-rung candidate has exactly one value per axis
         ev = data["evidence"][family]
         assert len(ev) == sum(len(v) for v in axes.values())
@@ -204,7 +212,8 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     assert "## Diagnostics on the report seeds" in md and "worker-hours" in md
     assert "## 1 (tuned). Learning the destruction process" in (tmp_path / "claims.md").read_text()
     again = _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers",
-                 "2", "--figures-dir", str(figs))  # fmt: skip
+                 "2", "--figures-dir", str(figs), "--confirm-cells", "gmm25:5",
+                 "--confirm-budget", "smoke")  # fmt: skip
     assert " 0 done," in again.stderr and "failed" in again.stderr
     assert all(
         " 0 done," in line for line in again.stderr.splitlines() if line.startswith("sweep:")
