@@ -322,10 +322,11 @@ def _run_pool(jobs: list[_Job], workers: int, train_progress: bool, done: _Done)
     except BaseException:
         # Terminate the running workers (shutdown() forgets them, so look first): checkpoints are
         # written atomically, so a killed run resumes later.
+        # Workers go first, so nothing the executor does next can wait on a training process.
         procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 

@@ -261,7 +261,8 @@ def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch, capsys):
 
 def _script(body: str) -> str:
     return textwrap.dedent(f"""
-        import sys, torch
+        import faulthandler, signal, sys, torch
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand, if it hangs
         torch.set_num_threads(1)
         from ads_bench.sweep import expand_grid, run_sweep
         if __name__ == "__main__":
@@ -368,7 +369,14 @@ def test_interrupt_stops_the_pool_promptly(tmp_path):
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGINT)
         start = time.monotonic()
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack to stderr, then fail with it
+            time.sleep(1.0)
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"the interrupted sweep did not stop within 30 s; its stacks:\n{err}")
         stopped = time.monotonic() - start
     finally:
         if proc.poll() is None:
