@@ -263,6 +263,9 @@ def _script(body: str) -> str:
     return textwrap.dedent(f"""
         import faulthandler, signal, sys, torch
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand, if it hangs
+        # Ctrl-C at a terminal: a shell without job control starts background jobs with SIGINT
+        # ignored, and Python then keeps it ignored; the tests must not depend on how they were run.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         torch.set_num_threads(1)
         from ads_bench.sweep import expand_grid, run_sweep
         if __name__ == "__main__":
@@ -374,8 +377,10 @@ def test_interrupt_stops_the_pool_promptly(tmp_path):
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGUSR1)  # every thread's stack to stderr, then fail with it
             time.sleep(1.0)
-            proc.kill()
-            _, err = proc.communicate()
+            for pid in [proc.pid, *workers]:  # workers hold the pipes open: they go too
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=30)
             pytest.fail(f"the interrupted sweep did not stop within 30 s; its stacks:\n{err}")
         stopped = time.monotonic() - start
     finally:
