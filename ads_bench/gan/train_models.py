@@ -34,7 +34,6 @@ concurrently each produce identical files and the first rename wins.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -49,6 +48,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from ads_bench.metrics._checks import single_threaded
 
 from .data import Digits, load_digits
 from .metrics import classifier_accuracy, generator_report, mean_pairwise_distance
@@ -221,20 +222,9 @@ class TrainedModels:
     trained_now: bool = False
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Small networks train fastest on one thread (and then identically on every machine): with
-    more, each tiny op pays thread start-up and, on a busy CPU, spins at a barrier (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _train_into(cfg: GanTrainConfig, folder: Path, progress: bool) -> None:
-    with _one_thread():
+    # Small networks train fastest on one thread, and then identically on every machine.
+    with single_threaded():
         _train_into_1(cfg, folder, progress)
 
 
