@@ -56,6 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import claims
 import torch
 from _common import (
     BUDGETS,
@@ -327,9 +328,8 @@ def diagnostics(records, cells=REPORT_CELLS) -> dict:
                     curves.setdefault(h["iteration"], []).append(h["logw_var"])
         row["logw_var_curve"] = [[it, statistics.fmean(v)] for it, v in sorted(curves.items())]
         shifts = []
-        for r in ok:
-            if family == "fixed-learnvar":
-                break
+        learned = BASES[family]["sampler.destruction"] != "fixed"  # fixed: no shift to measure
+        for r in ok if learned else []:
             try:
                 shifts.append(destruction_shift(_load(r.path)[1]))
             except FileNotFoundError:
@@ -388,13 +388,6 @@ def draw_figures(records, diag: dict, fig_dir: Path, note: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- output
-
-
-def _verdict_table(rows: list[dict]) -> str:
-    return md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
-                    [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
-                      "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
-                      r["result"]] for r in rows])  # fmt: skip
 
 
 def _settings(w: dict) -> str:
@@ -481,11 +474,11 @@ def render(log, winners, rows, diag, confirm, note, wall, cost) -> str:
                         for f, w in winners.items()]))  # fmt: skip
     md += ["", "## Verdict: fixed-learnvar − adaptive on the report seeds (positive = adaptive "
            "better)", "", summary_line(rows), ""]  # fmt: skip
-    md.append(_verdict_table(rows))
+    md.append(claims.verdict_table(rows))
     if confirm:
         md += ["", f"## Full-budget confirmation ({confirm['note']})", "",
                summary_line(confirm["verdict"]), ""]  # fmt: skip
-        md.append(_verdict_table(confirm["verdict"]))
+        md.append(claims.verdict_table(confirm["verdict"]))
         md += ["", f"Diverged = ELBO gap above {DIVERGED_GAP:g} nats (finite, so training went on); "
                "a diverged run dominates a mean, so read the counts first.", ""]  # fmt: skip
         md.append(_diag_table(confirm["diagnostics"]))
@@ -601,8 +594,6 @@ def main(argv: list[str] | None = None) -> int:
                                                           for f in winners}})  # fmt: skip
     print((out / "adaptive_study.md").read_text(encoding="utf-8"))
     if (out / "table1.json").exists():  # the claims output carries the tuned verdict too
-        import claims
-
         claims.main(["--out", str(out)])
     return 0
 

@@ -221,11 +221,15 @@ def render_study(study: dict) -> list[str]:
              "settings selected on seeds 0–4, effects fixed-learnvar − adaptive on seeds 5–9 "
              "(positive = adaptive better; modes sign-flipped), full table in "
              "`adaptive_study.md`.", ""]  # fmt: skip
-    rows = [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
-             "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", r["result"]]
-            for r in study["verdict"]]  # fmt: skip
-    lines += [md_table(["target", "T", "metric", "seeds", "effect", "95 % CI", "result"], rows), ""]
-    return lines
+    return [*lines, verdict_table(study["verdict"]), ""]
+
+
+def verdict_table(rows: list[dict]) -> str:
+    """The study's per-(cell, metric) verdict rows as a Markdown table (also ``adaptive_study.md``)."""
+    return md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
+                    [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
+                      "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
+                      r["result"]] for r in rows])  # fmt: skip
 
 
 def render_claims(verdicts: list[dict], note: str = "", study: dict | None = None) -> str:
