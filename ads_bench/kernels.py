@@ -64,6 +64,8 @@ from ads_bench.ops import gaussian_logprob
 __all__ = [
     "BOUNDED_VAR_FLOOR",
     "DESTRUCTIONS",
+    "MIXTURES",
+    "MIXTURE_T_SCALE",
     "PRIORS",
     "UNBOUNDED_LOG_VAR_CLAMP",
     "DestructionKernel",
@@ -71,6 +73,7 @@ __all__ = [
     "Sampler",
     "Scheme",
     "default_scheme",
+    "default_t_scale",
     "get_scheme",
     "uniform_grid",
     "vp_betas",
@@ -82,6 +85,17 @@ DESTRUCTIONS = ("fixed", "bounded", "adaptive")
 BOUNDED_VAR_FLOOR = 1e-4
 #: Clamp of the unbounded adaptive log-variance correction ``b`` (numerical safety only).
 UNBOUNDED_LOG_VAR_CLAMP = 20.0
+
+
+#: Targets whose default ``t_scale`` (sigma^2) is :data:`MIXTURE_T_SCALE` instead of 1: the 2-D
+#: mixtures, whose modes lie up to 10 from the origin.
+MIXTURES = ("gmm25", "gmm40", "gmm9")
+MIXTURE_T_SCALE = 5.0
+
+
+def default_t_scale(target) -> float:
+    """``sigma^2`` of ``sampler.t_scale=None``: 5 for the 2-D mixtures (:data:`MIXTURES`), else 1."""
+    return MIXTURE_T_SCALE if getattr(target, "name", None) in MIXTURES else 1.0
 
 
 def uniform_grid(steps: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -412,6 +426,38 @@ class Sampler(nn.Module):
         if target_network and net is not None:
             self.target_destruction = copy.deepcopy(self.destruction).requires_grad_(False)
         self.log_z = nn.Parameter(torch.zeros(()))
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg,
+        target,
+        *,
+        target_network: bool,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Sampler:
+        """The sampler of a config section ``cfg`` (a :class:`~ads_bench.config.SamplerConfig`) for
+        ``target``, on ``device`` in ``dtype`` (the one place a config becomes a :class:`Sampler`).
+
+        Every field of the section is a keyword of :meth:`__init__` of the same name; the
+        target-dependent ones are resolved here: ``t_scale=None`` -> :func:`default_t_scale` of the
+        target, ``prior_std=None`` -> ``sqrt(t_scale)``, ``scheme`` (a name) -> :func:`get_scheme`,
+        and ``score_fn`` = ``target.score`` with ``langevin``. ``target_network`` keeps the EMA copy
+        of a learned destruction (ignored by ``fixed``). ``cfg`` is assumed valid
+        (:meth:`ads_bench.config.Config.validate`).
+        """
+        kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+        t_scale = kwargs["t_scale"] if kwargs["t_scale"] is not None else default_t_scale(target)
+        prior_std = kwargs["prior_std"]
+        kwargs.update(
+            t_scale=t_scale,
+            prior_std=prior_std if prior_std is not None else math.sqrt(t_scale),
+            scheme=get_scheme(kwargs["scheme"]),
+            score_fn=target.score if kwargs["langevin"] else None,
+            target_network=target_network and kwargs["destruction"] != "fixed",
+        )
+        return cls(target.dim, **kwargs).to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ prior
     def draw_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:

@@ -10,21 +10,31 @@ Design:
   ``OUT/runs/<cfg.key()>/`` is the ``out_dir`` handed to :func:`ads_bench.training.train`, so two
   specs that resolve to the same config share one run, and a changed default, preset or override
   gives a new folder instead of silently reusing an old result.
-- **The disk is the only state.** A run is finished when ``result.json`` exists and the config stored
-  in it equals the spec's config (compared as JSON); otherwise its folder is stale (deleted, rerun
-  from scratch). An interrupted run resumes from its ``checkpoint.pt`` (written atomically by
-  ``train``). A run that raised has ``error.json`` (``{"config", "error", "traceback"}``, written
-  atomically) and is retried by the next sweep. So a sweep can be killed at any moment and simply
-  started again; :func:`load_records` reads the same state without running anything.
+- **The disk is the only state**, owned by :class:`ads_bench.store.RunDir`. A run is finished when
+  ``result.json`` exists and the config stored in it equals the spec's config (compared as JSON).
+  An interrupted run resumes from its ``checkpoint.pt``. A run that raised has ``error.json`` and is
+  retried by the next sweep. So a sweep can be killed at any moment and simply started again;
+  :func:`load_records` reads the same state without running anything.
+- **One trainer per run.** The worker takes the run's lock before it looks at the folder and holds it
+  until the run is finished, so a folder of another config is cleared, a failed run retried and a
+  checkpoint resumed by one process only. A run whose lock is held (another sweep, or the CLI, is
+  training it) is skipped and reported "running elsewhere"; at the end the sweep waits for it and
+  serves its result (or runs it, if its trainer died without finishing). Two sweeps on one ``OUT``
+  thus train each run once between them.
+- **Damaged files.** A checkpoint that cannot be loaded is moved aside (``checkpoint.pt.damaged-…``)
+  and the run retrained from scratch; a damaged ``result.json`` is rebuilt by re-evaluating the final
+  checkpoint, with the same numbers (evaluation randomness depends only on the seed).
 - **One worker function**, :func:`run_one`, takes plain data (the config dict and the run folder) and
   returns a plain dict; every executor calls it. It catches every ``Exception`` (one failing run
   never stops a sweep); ``KeyboardInterrupt`` stops the sweep: pending runs are cancelled and running
   workers terminated, finished runs stay on disk.
 - **Executors**: ``"local"`` runs in-process when ``workers == 1``, else in a ``spawn`` process pool
-  (forking after torch is loaded is unsafe) with one torch thread per worker; ``"ray"`` submits one
-  single-CPU task per run to a local Ray instance or the cluster at ``address``.
+  (forking after torch is loaded is unsafe); ``"ray"`` submits one single-CPU task per run to a
+  local Ray instance or the cluster at ``address``. Pool workers die with the sweep: each asks the
+  kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``) and also watches its parent's pid,
+  so ``kill -9`` of the sweep leaves no worker training behind.
 - Every config is resolved and validated before any training starts, so a bad grid fails at once
-  with the offending spec named.
+  with the offending spec named. Each run trains with its config's ``train.threads`` (default 1).
 
 Layout of ``OUT``::
 
@@ -36,15 +46,15 @@ Layout of ``OUT``::
 
 Caveats: scripts using ``workers > 1`` need an ``if __name__ == "__main__":`` guard (``spawn``
 re-imports the main module); targets added with ``register_target`` at run time are not seen by
-worker processes (use a ``"module:attr"`` path); two sweeps must not share ``OUT`` concurrently.
+worker processes (use a ``"module:attr"`` path).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +65,7 @@ from typing import Any
 
 from ads_bench.config import Config
 from ads_bench.methods import make_config
+from ads_bench.store import CHECKPOINT, DamagedFileError, RunDir, RunLocked, StoreError
 
 __all__ = [
     "RunRecord",
@@ -136,7 +147,9 @@ class RunRecord:
 
     ``status``: ``"done"`` (ran now and finished), ``"cached"`` (finished before this sweep),
     ``"failed"`` (raised; ``error`` says what), or, from :func:`load_records` only, ``"missing"``
-    (not run, unfinished, or its result belongs to another config). ``metrics`` and
+    (not run, unfinished, or its result belongs to another config). A run finished by another
+    process while this sweep waited for it is ``"cached"``. ``note`` says what was recovered
+    (e.g. a damaged checkpoint moved aside). ``metrics`` and
     ``metrics_eval_steps`` are those of ``result.json``; ``seconds`` is the wall time of this
     sweep's attempt (None when nothing ran)."""
 
@@ -149,6 +162,7 @@ class RunRecord:
     path: str = ""
     seconds: float | None = None
     metrics_eval_steps: dict | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -194,97 +208,98 @@ class SweepResult:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------- disk state
-_RESULT, _ERROR, _CONFIG = "result.json", "error.json", "config.json"
-
-
-def _canonical(data: Any) -> str:
-    # String comparison, so that NaN equals NaN and int/float spellings are normalised alike.
-    # A config stored before a field existed is read with that field's default (Config.from_dict),
-    # the value that reproduces the behaviour of the time (see config._KEY_NEUTRAL).
-    if isinstance(data, dict):
-        try:
-            data = Config.from_dict(data).as_dict()
-        except (TypeError, ValueError):
-            pass  # not a config this version can read: compared as stored, hence stale
-    return json.dumps(data, sort_keys=True, default=str)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _inspect(run_dir: Path, config: dict) -> tuple[str, dict | None]:
-    """``("done", result)``, ``("failed", error)``, ``("stale", None)`` or ``("missing", None)``."""
-    want = _canonical(config)
-    result_path = run_dir / _RESULT
-    if result_path.exists():
-        result = _read_json(result_path)
-        if result is not None and _canonical(result.get("config")) == want:
-            return "done", result
-        return "stale", None
-    started = _read_json(run_dir / _CONFIG)
-    if started is not None and _canonical(started) != want:
-        return "stale", None  # a checkpoint here would belong to another config
-    error = _read_json(run_dir / _ERROR)
-    if error is not None and _canonical(error.get("config")) == want:
-        return "failed", error
-    return "missing", None
-
-
 # ---------------------------------------------------------------------------------- the worker
 def run_one(config: dict, run_dir: str, progress: bool = False) -> dict:
-    """Train one run into ``run_dir`` (resuming its checkpoint); never raises an ``Exception``.
+    """Train one run into ``run_dir`` under its lock (resuming its checkpoint); never raises an
+    ``Exception``.
 
-    Returns ``{"status": "done"|"failed", "metrics", "timing", "error", "seconds"}``; a failure
-    also writes ``run_dir/error.json``."""
+    Returns ``{"status", "metrics", "metrics_eval_steps", "timing", "error", "seconds", "note"}``
+    with status ``"done"`` (trained now), ``"cached"`` (found finished once the lock was held),
+    ``"elsewhere"`` (another process holds the lock; nothing touched) or ``"failed"`` (also written
+    to ``run_dir/error.json``)."""
     from ads_bench.training import train
 
     start = time.perf_counter()
-    path = Path(run_dir)
+    rd = RunDir(run_dir)
     try:
-        (path / _ERROR).unlink(missing_ok=True)
-        result = train(Config.from_dict(config), out_dir=path, progress=progress)
-        return {
-            "status": "done",
-            "metrics": result.metrics,
-            "metrics_eval_steps": getattr(result, "metrics_eval_steps", None),
-            "timing": result.timing,
-            "error": None,
-            "seconds": time.perf_counter() - start,
-        }
+        rd.acquire()
+    except RunLocked as exc:
+        return _outcome("elsewhere", error=str(exc), seconds=time.perf_counter() - start)
     except Exception as exc:
-        return _failure(config, path, exc, traceback.format_exc(), time.perf_counter() - start)
+        return _outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=0.0)
+    try:
+        state = rd.status(config)
+        if state == "done":
+            return {**_outcome("cached"), **_from_result(rd.read_result())}
+        if state == "stale":
+            rd.clear()  # the folder belongs to another config (e.g. a changed default)
+        rd.clear_error()
+        cfg = Config.from_dict(config)
+        note = None
+        try:
+            result = train(cfg, out_dir=rd, progress=progress)
+        except DamagedFileError as exc:
+            if exc.path.name != CHECKPOINT:
+                raise
+            moved = rd.quarantine(CHECKPOINT)
+            note = f"{exc}; moved to {moved.name} and retrained from scratch"
+            result = train(cfg, out_dir=rd, progress=progress)
+        return _outcome(
+            "done", metrics=result.metrics, metrics_eval_steps=result.metrics_eval_steps,
+            timing=result.timing, seconds=time.perf_counter() - start, note=note,
+        )  # fmt: skip
+    except Exception as exc:
+        return _failure(config, rd, exc, traceback.format_exc(), time.perf_counter() - start)
+    finally:
+        rd.release()
 
 
-def _failure(config: dict, path: Path, exc: BaseException, tb: str, seconds: float) -> dict:
+def _outcome(status: str, **fields: Any) -> dict:
+    out = {"status": status, "metrics": None, "metrics_eval_steps": None, "timing": None,
+           "error": None, "seconds": None, "note": None}  # fmt: skip
+    out.update(fields)
+    return out
+
+
+def _failure(config: dict, rd: RunDir, exc: BaseException, tb: str, seconds: float) -> dict:
+    """Record a failed run in ``error.json`` (only while holding, or able to take, its lock)."""
     error = f"{type(exc).__name__}: {exc}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        _atomic_write_json(path / _ERROR, {"config": config, "error": error, "traceback": tb})
-    except OSError:
+        with rd.lock():
+            rd.write_error(config, error, tb)
+    except (OSError, StoreError):
+        pass  # someone else is (re)training it now: their outcome is the run's
+    return _outcome("failed", error=error, seconds=seconds)
+
+
+def _die_with_parent() -> None:
+    """End this worker when the sweep process dies, however it dies (``kill -9`` included)."""
+    parent = os.getppid()
+    try:  # Linux: the kernel sends SIGKILL when the parent exits
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
         pass
-    return {"status": "failed", "metrics": None, "timing": None, "error": error, "seconds": seconds}
+    if os.getppid() != parent or parent == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere (or if the kernel's signal is missed): poll the parent
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ads-bench-parent-watch", daemon=True).start()
 
 
 def _init_pool_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
 
 
 def _ray_task(config: dict, run_dir: str, progress: bool) -> dict:
-    _init_pool_worker()
     return run_one(config, run_dir, progress)
 
 
@@ -317,7 +332,7 @@ def _run_pool(jobs: list[_Job], workers: int, train_progress: bool, done: _Done)
                 try:
                     out = fut.result()
                 except Exception as exc:  # the worker process died (e.g. killed, out of memory)
-                    out = _failure(config, Path(run_dir), exc, traceback.format_exc(), 0.0)
+                    out = _failure(config, RunDir(run_dir), exc, traceback.format_exc(), 0.0)
                 done(key, out)
     except BaseException:
         # Terminate the running workers (shutdown() forgets them, so look first): checkpoints are
@@ -357,7 +372,7 @@ def _run_ray(
                     try:
                         out = ray.get(ref)
                     except Exception as exc:  # the task's worker died
-                        out = _failure(config, Path(run_dir), exc, traceback.format_exc(), 0.0)
+                        out = _failure(config, RunDir(run_dir), exc, traceback.format_exc(), 0.0)
                     done(key, out)
         except BaseException:
             for ref in pending:
@@ -448,61 +463,80 @@ def run_sweep(
         if key in seen:
             continue
         seen.add(key)
-        run_dir = runs_dir / key
+        run = RunDir(runs_dir / key)
         config = cfg.as_dict()
-        state, data = _inspect(run_dir, config)
-        if state == "done":
-            outcomes[key] = {"status": "cached", **_from_result(data)}
+        # Read without the lock: a finished result is never rewritten, so it can be served as it
+        # is; anything else is decided by the worker once it holds the run's lock.
+        if run.status(config) == "done":
+            outcomes[key] = {**_outcome("cached"), **_from_result(run.read_result())}
             continue
-        if state == "stale":
-            shutil.rmtree(run_dir)
-        elif state == "failed":
-            (run_dir / _ERROR).unlink(missing_ok=True)
-        jobs.append((key, config, str(run_dir)))
+        jobs.append((key, config, str(run.path)))
 
     def say(text: str) -> None:
         if progress:
             print(text, file=sys.stderr, flush=True)
 
     n_runs, n_cached = len(outcomes) + len(jobs), len(outcomes)
-    failed = 0
+    counts = {"done": 0, "failed": 0, "cached": 0}
     where = (
         "in-process" if executor == "local" and workers == 1 else f"{executor}, {workers} workers"
     )
     say(f"[sweep] {n_runs} runs: {n_cached} cached, {len(jobs)} to run ({where}) in {runs_dir}")
+    elsewhere: dict[str, _Job] = {}
+    job_of = {job[0]: job for job in jobs}
 
     def done(key: str, out: dict) -> None:
-        nonlocal failed
+        if out["status"] == "elsewhere":
+            elsewhere[key] = job_of[key]
+            say(f"[sweep] running elsewhere, will wait for it: {labels[key]} ({out['error']})")
+            return
         outcomes[key] = out
-        failed += out["status"] == "failed"
+        counts[out["status"]] += 1
         finished = len(outcomes) - n_cached
-        left = len(jobs) - finished
-        eta = (time.perf_counter() - start) / finished * left
+        left = n_runs - len(outcomes)
+        eta = (time.perf_counter() - start) / max(finished, 1) * left
         error = out["error"].splitlines()[0][:200] if out["error"] else ""
-        what = "done" if out["status"] == "done" else f"FAILED ({error})"
-        say(
-            f"[sweep {len(outcomes)}/{n_runs}] {what} {labels[key]} ({out['seconds']:.1f} s)"
-            f" | {n_cached} cached, {failed} failed, eta {_fmt_eta(eta)}"
+        what = {"done": "done", "cached": "finished elsewhere"}.get(
+            out["status"], f"FAILED ({error})"
         )
+        took = f" ({out['seconds']:.1f} s)" if out["seconds"] is not None else ""
+        say(
+            f"[sweep {len(outcomes)}/{n_runs}] {what} {labels[key]}{took}"
+            f" | {n_cached + counts['cached']} cached, {counts['failed']} failed, eta {_fmt_eta(eta)}"
+        )
+        if out.get("note"):
+            say(f"[sweep]   recovered: {out['note']}")
 
-    if jobs:
-        try:
-            if executor == "ray":
-                _run_ray(jobs, workers, address, train_progress, done)
-            elif workers == 1:
-                _run_inline(jobs, train_progress, done)
-            else:
-                _run_pool(jobs, workers, train_progress, done)
-        except KeyboardInterrupt:
-            left = n_runs - len(outcomes)
-            say(f"[sweep] interrupted: {left} runs unfinished; run the sweep again to resume")
-            raise
+    def execute(batch: list[_Job]) -> None:
+        if executor == "ray":
+            _run_ray(batch, workers, address, train_progress, done)
+        elif workers == 1:
+            _run_inline(batch, train_progress, done)
+        else:
+            _run_pool(batch, workers, train_progress, done)
+
+    try:
+        batch = jobs
+        while batch:
+            execute(batch)
+            # Runs another process held: wait until it lets go, then serve its result, or run
+            # them here if it stopped without finishing (the worker decides, under the lock).
+            batch, waiting = [], list(elsewhere.values())
+            elsewhere.clear()
+            for key, config, run_dir in waiting:
+                RunDir(run_dir).wait_unlocked()
+                batch.append((key, config, run_dir))
+    except KeyboardInterrupt:
+        left = n_runs - len(outcomes)
+        say(f"[sweep] interrupted: {left} runs unfinished; run the sweep again to resume")
+        raise
     records = [
         RunRecord(spec=spec, key=key, path=str(runs_dir / key), **outcomes[key])
         for spec, key in zip(specs, keys, strict=True)
     ]
     wall = time.perf_counter() - start
-    return SweepResult(records, len(jobs), n_cached, wall, str(out_dir))
+    ran = counts["done"] + counts["failed"]
+    return SweepResult(records, ran, n_cached + counts["cached"], wall, str(out_dir))
 
 
 def _from_result(result: dict) -> dict:
@@ -510,8 +544,6 @@ def _from_result(result: dict) -> dict:
         "metrics": result.get("metrics"),
         "metrics_eval_steps": result.get("metrics_eval_steps"),
         "timing": result.get("timing"),
-        "error": None,
-        "seconds": None,
     }
 
 
@@ -523,13 +555,15 @@ def load_records(out_dir: str | os.PathLike, specs: Sequence[RunSpec]) -> list[R
     for spec in specs:
         cfg = spec.config()
         key = cfg.key()
-        state, data = _inspect(runs_dir / key, cfg.as_dict())
-        record = RunRecord(spec=spec, key=key, status="missing", path=str(runs_dir / key))
+        run = RunDir(runs_dir / key)
+        state = run.status(cfg.as_dict())
+        record = RunRecord(spec=spec, key=key, status="missing", path=str(run.path))
         if state == "done":
+            data = run.read_result()
             record.status = "done"
             record.metrics, record.timing = data.get("metrics"), data.get("timing")
             record.metrics_eval_steps = data.get("metrics_eval_steps")
         elif state == "failed":
-            record.status, record.error = "failed", data.get("error")
+            record.status, record.error = "failed", (run.read_error() or {}).get("error")
         records.append(record)
     return records

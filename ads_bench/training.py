@@ -9,20 +9,25 @@ Each iteration (SPEC section 3):
 3. gradients, optional clipping, one Adam step per parameter group (generation, destruction, log Z);
 4. the EMA update of the destruction target network.
 
-Around it: periodic evaluation (:func:`ads_bench.evaluation.evaluate`), a progress line, checkpoints
-written atomically every ``checkpoint_every`` iterations, and resume from the checkpoint of an
-unfinished run with the same configuration. A non-finite loss or log-weight stops the run with
-:class:`NonFiniteError` naming the iteration and quantity, *before* the optimiser step, so the last
-checkpoint is good. All randomness comes from one ``torch.Generator`` seeded with ``config.seed`` (and
+Around it: periodic evaluation (:func:`ads_bench.evaluation.evaluate`), a progress line, and the run
+folder (:class:`ads_bench.store.RunDir`): its lock held for the whole training, checkpoints every
+``checkpoint_every`` iterations, resume from the checkpoint of an unfinished run with the same
+configuration, and a finished run served from disk untouched. A non-finite loss, log-weight or
+gradient stops the run with :class:`NonFiniteError` naming the iteration and quantity (the parameter
+group, for a gradient), *before* the optimiser step, so the last checkpoint is good; the check reads
+one flag per iteration.
+
+Randomness: training draws from one ``torch.Generator`` seeded with ``config.seed`` (and
 ``torch.manual_seed`` for the initial weights); its state is checkpointed, so a resumed run continues
-exactly where it stopped.
+exactly where it stopped. Every evaluation draws from a fresh generator of its own, derived from the
+seed and the iteration it evaluates (:func:`eval_generator`), so how often a run is evaluated changes
+neither its training nor its final metrics, and a finished run re-evaluated from its final checkpoint
+gets the same numbers. The intra-op thread count (``train.threads``) is set for the run's duration.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
+import contextlib
 import os
 import platform
 import subprocess
@@ -36,21 +41,28 @@ import torch
 from ads_bench import __version__
 from ads_bench.config import Config
 from ads_bench.evaluation import METRIC_KEYS, evaluate
-from ads_bench.kernels import Sampler, get_scheme
-from ads_bench.objectives import OBJECTIVES, objective_losses
+from ads_bench.kernels import Sampler
+from ads_bench.objectives import objective_losses
 from ads_bench.ops._dispatch import use_fused
 from ads_bench.replay import ReplayBuffer
 from ads_bench.rollout import backward_rollout, forward_rollout
-from ads_bench.targets import get_target
+from ads_bench.store import RunDir, StoreError
+from ads_bench.targets import check_target, get_target
 
-__all__ = ["NonFiniteError", "RunResult", "build_sampler", "train", "validate_config"]
+__all__ = [
+    "NonFiniteError",
+    "RunResult",
+    "build_sampler",
+    "eval_generator",
+    "train",
+    "validate_config",
+]
 
-_MIXTURES = ("gmm25", "gmm40", "gmm9")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class NonFiniteError(FloatingPointError):
-    """A loss or log-weight became NaN/inf; ``iteration`` and ``quantity`` say where."""
+    """A loss, log-weight or gradient became NaN/inf; ``iteration`` and ``quantity`` say where."""
 
     def __init__(self, iteration: int, quantity: str, checkpoint: str | None):
         self.iteration, self.quantity, self.checkpoint = iteration, quantity, checkpoint
@@ -68,6 +80,17 @@ class RunResult:
     out_dir: str | None = None
     #: metrics of the same networks on ``eval.steps`` steps (``None`` unless configured)
     metrics_eval_steps: dict | None = None
+    #: True when the run was already finished in ``out_dir`` and served from disk untouched
+    cached: bool = False
+
+    @classmethod
+    def from_disk(cls, run_dir: RunDir, data: dict) -> RunResult:
+        """The result of a finished run, as :func:`train` returned it (``cached=True``)."""
+        return cls(
+            config=data["config"], metrics=data["metrics"], timing=data.get("timing") or {},
+            env=data.get("env") or {}, history=run_dir.read_history(), out_dir=str(run_dir.path),
+            metrics_eval_steps=data.get("metrics_eval_steps"), cached=True,
+        )  # fmt: skip
 
     def to_json(self) -> dict:
         return {
@@ -80,54 +103,16 @@ class RunResult:
 
 
 def validate_config(cfg: Config) -> None:
-    """Raise ``ValueError`` naming the first field whose value cannot be run."""
-    s, t = cfg.sampler, cfg.train
-    checks = [
-        (s.steps >= 1, f"sampler.steps must be >= 1, got {s.steps}"),
-        (s.destruction in ("fixed", "bounded", "adaptive"), f"unknown sampler.destruction {s.destruction!r}"),
-        (s.prior in ("pinned", "gaussian"), f"unknown sampler.prior {s.prior!r}"),
-        (t.objective in OBJECTIVES, f"train.objective must be one of {OBJECTIVES}, got {t.objective!r}"),
-        (t.iterations >= 0, f"train.iterations must be >= 0, got {t.iterations}"),
-        (t.batch_size >= 1, f"train.batch_size must be >= 1, got {t.batch_size}"),
-        (0.0 <= t.replay_ratio <= 1.0, f"train.replay_ratio must be in [0, 1], got {t.replay_ratio}"),
-        (t.dtype in _DTYPES, f"train.dtype must be one of {list(_DTYPES)}, got {t.dtype!r}"),
-        (t.impl in ("auto", "fused", "reference"), f"unknown train.impl {t.impl!r}"),
-        (t.objective != "tlm" or t.target_rate is not None,
-         "train.objective='tlm' needs a target network: set train.target_rate"),
-        (t.objective != "kl" or t.replay_ratio == 0.0,
-         "train.objective='kl' trains on reparameterised on-policy trajectories: replay_ratio must be 0"),
-        (t.target_rate is None or 0.0 < t.target_rate <= 1.0,
-         f"train.target_rate must be in (0, 1] or None, got {t.target_rate}"),
-        (cfg.eval.n >= 1 and cfg.eval.every >= 0, "eval.n must be >= 1 and eval.every >= 0"),
-        (cfg.eval.steps is None or cfg.eval.steps >= 1,
-         f"eval.steps must be >= 1 or None, got {cfg.eval.steps}"),
-        (s.prior_std is None or s.prior_std > 0, f"sampler.prior_std must be > 0, got {s.prior_std}"),
-        (s.r_a is None or s.r_a > 0, f"sampler.r_a must be > 0 or None, got {s.r_a}"),
-        (s.r_m is None or s.r_m > 0, f"sampler.r_m must be > 0 or None, got {s.r_m}"),
-        (0.0 < s.beta_min <= s.beta_max,
-         f"need 0 < sampler.beta_min <= sampler.beta_max, got {s.beta_min}, {s.beta_max}"),
-    ]  # fmt: skip
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
-    get_scheme(s.scheme)  # an unknown scheme fails here, by name
+    """Raise ``ValueError`` naming the first field whose value cannot be run (:meth:`Config.validate`)."""
+    cfg.validate()
 
 
 def build_sampler(cfg: Config, target) -> Sampler:
-    """The :class:`Sampler` of ``cfg.sampler`` for ``target`` (target-dependent defaults resolved)."""
-    s = cfg.sampler
-    t_scale = s.t_scale if s.t_scale is not None else (5.0 if target.name in _MIXTURES else 1.0)
-    prior_std = s.prior_std if s.prior_std is not None else math.sqrt(t_scale)
-    use_target = cfg.train.target_rate is not None and s.destruction != "fixed"
-    model = Sampler(
-        target.dim, s.steps, t_scale=t_scale, prior=s.prior, prior_std=prior_std,
-        learn_var=s.learn_var, r_f=s.r_f, langevin=s.langevin,
-        score_fn=target.score if s.langevin else None, destruction=s.destruction, r_b=s.r_b,
-        r_a=s.r_a, r_m=s.r_m, shared_backbone=s.shared_backbone, hidden=s.hidden, layers=s.layers,
-        n_freq=s.n_freq, target_network=use_target, beta_min=s.beta_min, beta_max=s.beta_max,
-        scheme=get_scheme(s.scheme),
+    """The :class:`Sampler` of ``cfg.sampler`` for ``target`` (:meth:`Sampler.from_config`)."""
+    return Sampler.from_config(
+        cfg.sampler, target, target_network=cfg.train.target_rate is not None,
+        device=cfg.train.device, dtype=_DTYPES[cfg.train.dtype],
     )  # fmt: skip
-    return model.to(device=cfg.train.device, dtype=_DTYPES[cfg.train.dtype])
 
 
 def _optimizers(model: Sampler, cfg: Config) -> dict[str, torch.optim.Optimizer]:
@@ -191,17 +176,43 @@ def _git_commit() -> str | None:
         return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+#: Stream of the evaluation with ``eval.steps`` steps (the step-reduction control).
+_STREAM_PERIODIC, _STREAM_REDUCED = 1, 2
+
+
+def eval_generator(seed: int, iteration: int, *, final: bool, device="cpu") -> torch.Generator:
+    """The generator of the evaluation of the run with ``seed`` at ``iteration``.
+
+    The final evaluation uses ``seed + 1_000_003`` (the stream every finished run of this package has
+    used); periodic ones a stream derived from ``(seed, iteration)`` with NumPy's ``SeedSequence``. So
+    no evaluation depends on whether or how often another one ran."""
+    gen = torch.Generator(device=device)
+    if final:
+        return gen.manual_seed(seed + 1_000_003)
+    import numpy as np
+
+    state = np.random.SeedSequence([seed, _STREAM_PERIODIC, iteration]).generate_state(1, np.uint64)
+    return gen.manual_seed(int(state[0]) >> 1)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run the block with ``n`` torch intra-op threads, then restore the caller's setting."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class _Run:
     """State of one training run (model, optimisers, buffer, RNG, history) and its checkpointing."""
 
-    def __init__(self, cfg: Config, target, out_dir: Path | None):
-        self.cfg, self.target, self.out_dir = cfg, target, out_dir
+    def __init__(self, cfg: Config, target, run_dir: RunDir | None):
+        self.cfg, self.target, self.run_dir = cfg, target, run_dir
         torch.manual_seed(cfg.seed)
         self.model = build_sampler(cfg, target)
         self.optimizers = _optimizers(self.model, cfg)
@@ -211,54 +222,60 @@ class _Run:
             k=cfg.train.replay_k, dtype=dtype, device=device,
         )  # fmt: skip
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
-        self.eval_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1_000_003)
         self.iteration = 0
+        self.loss = float("nan")  # of the last iteration trained
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
         self.history: list[dict] = []
         self.use_target = self.model.target_destruction is not None
-        self.checkpoint_path = out_dir / "checkpoint.pt" if out_dir else None
+        self.saved_iteration: int | None = None
+        self.groups = {k: v for k, v in self.model.parameter_groups().items() if v}
 
     # -------------------------------------------------------------- checkpoints
     def state(self) -> dict:
         return {
             "config_key": self.cfg.key(),
             "iteration": self.iteration,
+            "loss": self.loss,
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "buffer": self.buffer.state_dict(),
             "generator": self.generator.get_state(),
-            "eval_generator": self.eval_generator.get_state(),
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
             "history": self.history,
         }
 
     def save(self) -> None:
-        if self.checkpoint_path is None:
+        if self.run_dir is None or self.saved_iteration == self.iteration:
             return
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, self.checkpoint_path)
+        self.run_dir.save_checkpoint(self.state())
+        self.saved_iteration = self.iteration
 
     def try_resume(self) -> bool:
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+        if self.run_dir is None:
             return False
-        state = torch.load(
-            self.checkpoint_path, map_location=self.cfg.train.device, weights_only=False
-        )
+        state = self.run_dir.load_checkpoint(map_location=self.cfg.train.device)
+        if state is None:
+            return False
+        path = self.run_dir.file("checkpoint.pt")
         if state.get("config_key") != self.cfg.key():
-            raise ValueError(
-                f"{self.checkpoint_path} belongs to a different configuration "
+            raise StoreError(
+                f"{path} belongs to a different configuration "
                 f"(key {state.get('config_key')} != {self.cfg.key()}); use another --out or delete it"
             )
-        self.model.load_state_dict(state["model"])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        self.buffer.load_state_dict(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.eval_generator.set_state(state["eval_generator"])
-        self.iteration = state["iteration"]
+        try:
+            self.model.load_state_dict(state["model"])
+            for k, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            self.buffer.load_state_dict(state["buffer"])
+            self.generator.set_state(state["generator"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            from ads_bench.store import DamagedFileError
+
+            raise DamagedFileError(path, f"does not fit this run's model ({exc})") from None
+        self.iteration = self.saved_iteration = state["iteration"]
+        self.loss = state.get("loss", float("nan"))
         self.train_seconds, self.eval_seconds = state["train_seconds"], state["eval_seconds"]
         self.history = state["history"]
         return True
@@ -321,16 +338,26 @@ class _Run:
         # shared trunk, which is meant to learn from both. So one backward pass over the sum gives
         # every group exactly its own loss's gradient, and runs a compiled graph's backward once.
         (gen if same else gen + dest).backward()
-        # The step's host synchronisations: the non-finite checks, before the optimiser step.
-        loss = float(gen.detach() + (0.0 if same else dest.detach()))
-        if not math.isfinite(loss):
-            raise NonFiniteError(it, "loss", self._checkpoint_name())
-        if not bool(torch.isfinite(log_w).all()):
-            raise NonFiniteError(it, "log-weight", self._checkpoint_name())
+        loss_t = (gen if same else gen + dest).detach()
+        # The step's one host synchronisation: the loss and every non-finite flag, read together,
+        # before the optimiser step (so a NaN never reaches the parameters or a checkpoint).
+        names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in self.groups)]
+        flags = [torch.isfinite(loss_t), torch.isfinite(log_w).all()]
+        for params in self.groups.values():
+            grads = [p.grad for p in params if p.grad is not None]
+            flags.append(
+                torch.stack([torch.isfinite(g).all() for g in grads]).all()
+                if grads
+                else torch.ones((), dtype=torch.bool, device=loss_t.device)
+            )
+        values = torch.cat([loss_t.reshape(1).double(), torch.stack(flags).double()]).tolist()
+        loss = values[0]
+        for name, ok in zip(names, values[1:], strict=True):
+            if not ok:
+                raise NonFiniteError(it, name, self._checkpoint_name())
         if t.grad_clip is not None:
-            for params in self.model.parameter_groups().values():
-                if params:
-                    torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+            for params in self.groups.values():
+                torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         for opt in self.optimizers.values():
             opt.step()
         if self.use_target:
@@ -338,17 +365,15 @@ class _Run:
         return loss
 
     def _checkpoint_name(self) -> str | None:
-        return (
-            str(self.checkpoint_path)
-            if self.checkpoint_path and self.checkpoint_path.exists()
-            else None
-        )
+        if self.run_dir is None or self.saved_iteration is None:
+            return None
+        return f"{self.run_dir.file('checkpoint.pt')} (iteration {self.saved_iteration})"
 
-    def evaluate(self, model: Sampler | None = None) -> dict:
+    def evaluate(self, generator: torch.Generator, model: Sampler | None = None) -> dict:
         e = self.cfg.eval
         start = time.perf_counter()
         metrics = evaluate(
-            model or self.model, self.target, n=e.n, generator=self.eval_generator,
+            model or self.model, self.target, n=e.n, generator=generator,
             learned_log_z=self.cfg.train.objective in ("tb", "tlm"),
             sample_metrics=e.sample_metrics, sinkhorn_eps=e.sinkhorn_eps, impl=self.cfg.train.impl,
         )  # fmt: skip
@@ -367,6 +392,9 @@ def _env(cfg: Config) -> dict:
         "fused_kernels": use_fused("train", cfg.train.impl, probe),
         "git_commit": _git_commit(),
         "seed": cfg.seed,
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
     }
 
 
@@ -374,7 +402,7 @@ def train(
     config: Config,
     target=None,
     *,
-    out_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | RunDir | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Train the sampler described by ``config`` and evaluate it.
@@ -383,32 +411,61 @@ def train(
         config: a :class:`~ads_bench.config.Config`, used as it is (build one with a method preset
             applied by :func:`ads_bench.methods.make_config`).
         target: a target object or ``"module:attr"`` path overriding ``config.target`` (a user target).
-        out_dir: folder for ``result.json``, ``history.csv``, ``config.json`` and ``checkpoint.pt``;
-            an unfinished run there with the same configuration is resumed.
+        out_dir: run folder (:class:`ads_bench.store.RunDir`) for ``result.json``, ``history.csv``,
+            ``config.json`` and ``checkpoint.pt``, locked while the run trains. An unfinished run there
+            with the same configuration is resumed; a finished one is returned from disk
+            (``cached=True``) without touching a file.
     Returns:
         :class:`RunResult` with the final metrics, timing and environment.
+    Raises:
+        ValueError: an invalid config; :class:`ads_bench.targets.TargetError`: a target whose
+            ``log_prob`` cannot be used; :class:`NonFiniteError`: training diverged;
+            :class:`ads_bench.store.StoreError`: the folder is locked by another process
+            (``RunLocked``), holds another config's run, or has a damaged checkpoint
+            (``DamagedFileError``, naming it).
     """
     cfg = config
     validate_config(cfg)
+    if out_dir is None:
+        return _train(cfg, target, None, progress)
+    run_dir = (out_dir if isinstance(out_dir, RunDir) else RunDir(out_dir)).create()
+    with run_dir.lock():
+        state = run_dir.status(cfg.as_dict())
+        if state == "done":
+            return RunResult.from_disk(run_dir, run_dir.read_result())
+        if state == "stale":
+            raise StoreError(
+                f"{run_dir.path} holds a run of a different configuration; use another --out or "
+                "delete it"
+            )
+        run_dir.clear_error()
+        return _train(cfg, target, run_dir, progress)
+
+
+def _train(cfg: Config, target, run_dir: RunDir | None, progress: bool) -> RunResult:
+    dtype = _DTYPES[cfg.train.dtype]
     tgt = get_target(target if target is not None else cfg.target)
-    tgt = tgt.to(device=cfg.train.device, dtype=_DTYPES[cfg.train.dtype])
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "config.json", json.dumps(cfg.as_dict(), indent=2))
-    run = _Run(cfg, tgt, out)
+    tgt = tgt.to(device=cfg.train.device, dtype=dtype)
+    check_target(tgt, dtype=dtype, device=torch.device(cfg.train.device))
+    with _threads(cfg.train.threads):
+        return _train_loop(cfg, tgt, run_dir, progress)
+
+
+def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> RunResult:
+    if run_dir is not None and run_dir.read_config() != cfg.as_dict():
+        run_dir.write_config(cfg.as_dict())
+    run = _Run(cfg, tgt, run_dir)
     resumed = run.try_resume()
-    t = cfg.train
+    t, seed, device = cfg.train, cfg.seed, cfg.train.device
     bar = _Progress(t.iterations, f"{cfg.method}/{tgt.name}/T={cfg.sampler.steps}", progress)
-    loss = float("nan")
     while run.iteration < t.iterations:
         it = run.iteration
         start = time.perf_counter()
-        loss = run.step(it)
+        loss = run.loss = run.step(it)
         run.train_seconds += time.perf_counter() - start
         run.iteration = it + 1
         if cfg.eval.every and run.iteration % cfg.eval.every == 0 and run.iteration < t.iterations:
-            metrics = run.evaluate()
+            metrics = run.evaluate(eval_generator(seed, run.iteration, final=False, device=device))
             run.history.append(
                 {
                     "iteration": run.iteration,
@@ -417,17 +474,26 @@ def train(
                     **metrics,
                 }
             )
-        if out is not None and t.checkpoint_every and run.iteration % t.checkpoint_every == 0:
+        if run_dir is not None and t.checkpoint_every and run.iteration % t.checkpoint_every == 0:
             run.save()
-        bar.update(run.iteration, f"loss={loss:.4g}")
-    final = run.evaluate()
-    run.history.append(
-        {"iteration": run.iteration, "loss": loss, "train_seconds": run.train_seconds, **final}
-    )
+        bar.update(run.iteration, f"loss={run.loss:.4g}")
+    # The final checkpoint (the trained model) is written before the final evaluation, so a run
+    # re-evaluated from it (damaged result.json) appends the same final row once, not twice.
+    run.save()
+    final_gen = eval_generator(seed, run.iteration, final=True, device=device)
+    final = run.evaluate(final_gen)
+    history = [
+        *run.history,
+        {"iteration": run.iteration, "loss": run.loss, "train_seconds": run.train_seconds, **final},
+    ]
     reduced = None
     if cfg.eval.steps is not None:
-        # The step-reduction control: the same networks sampled on a coarser (or finer) grid.
-        reduced = {"steps": cfg.eval.steps, **run.evaluate(run.model.with_steps(cfg.eval.steps))}
+        # The step-reduction control: the same networks sampled on a coarser (or finer) grid; it
+        # continues the final evaluation's stream.
+        reduced = {
+            "steps": cfg.eval.steps,
+            **run.evaluate(final_gen, run.model.with_steps(cfg.eval.steps)),
+        }
     iters = t.iterations
     result = RunResult(
         config=cfg.as_dict(),
@@ -441,22 +507,10 @@ def train(
             "resumed": resumed,
         },
         env=_env(cfg),
-        history=run.history,
-        out_dir=str(out) if out is not None else None,
+        history=history,
+        out_dir=str(run_dir.path) if run_dir is not None else None,
     )
-    if out is not None:
-        run.save()
-        _write_history(out / "history.csv", run.history)
-        _atomic_write(out / "result.json", json.dumps(result.to_json(), indent=2))
+    if run_dir is not None:
+        run_dir.write_history(history, ["iteration", "loss", "train_seconds", *METRIC_KEYS])
+        run_dir.write_result(result.to_json())
     return result
-
-
-def _write_history(path: Path, history: list[dict]) -> None:
-    columns = ["iteration", "loss", "train_seconds", *METRIC_KEYS]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    os.replace(tmp, path)

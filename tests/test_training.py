@@ -18,6 +18,7 @@ from ads_bench.evaluation import METRIC_KEYS, evaluate
 from ads_bench.kernels import Sampler
 from ads_bench.methods import METHODS, get_method, make_config
 from ads_bench.replay import ReplayBuffer
+from ads_bench.store import StoreError
 from ads_bench.training import NonFiniteError, train, validate_config
 
 TINY = {
@@ -113,18 +114,53 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     )
     train(cfg, out_dir=tmp_path, progress=False)
     other = cfg.with_overrides({"train.lr_gen": 1e-2})
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(StoreError, match="different configuration"):
         train(other, out_dir=tmp_path, progress=False)
 
 
 def test_non_finite_loss_stops_with_iteration_and_quantity(tmp_path):
     class Bad(Gauss1D):
+        calls = 0  # finite when the target is probed before training, NaN from then on
+
         def log_prob(self, x):
-            return torch.where(x[..., 0] > -100, torch.nan, 0.0)
+            Bad.calls += 1
+            return super().log_prob(x) if Bad.calls == 1 else torch.full(x.shape[:-1], torch.nan)
 
     cfg = make_config("fixed", "x", overrides={**TINY, "train.iterations": 5})
     with pytest.raises(NonFiniteError, match="non-finite loss at iteration 0"):
         train(cfg, Bad(), out_dir=tmp_path, progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_non_finite_gradient_stops_before_the_step_and_names_the_group(tmp_path, monkeypatch):
+    over = {**TINY, "train.iterations": 6, "train.checkpoint_every": 1, "sampler.steps": 3}
+    cfg = make_config("adaptive", "gmm9", overrides=over)
+    real = torch.Tensor.backward
+
+    def poisoned(self, *args, **kwargs):  # a finite loss whose backward leaves a NaN gradient
+        real(self, *args, **kwargs)
+        if poisoned.calls == 3:
+            for p in poisoned.params:
+                if p.grad is not None:
+                    p.grad[...] = torch.nan
+                    break
+        poisoned.calls += 1
+
+    poisoned.calls = 0
+    real_init = training._Run.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        poisoned.params = self.groups["destruction"]
+
+    monkeypatch.setattr(training._Run, "__init__", init)
+    monkeypatch.setattr(torch.Tensor, "backward", poisoned)
+    with pytest.raises(NonFiniteError, match="gradient of the destruction parameters at iteration 3") as err:
+        train(cfg, out_dir=tmp_path, progress=False)
+    assert "checkpoint.pt (iteration 3)" in str(err.value)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["iteration"] == 3
+    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values())
 
 
 def test_tlm_never_updates_generation_from_the_tlm_loss():
@@ -172,12 +208,15 @@ def test_r_m_override_reaches_the_sampler():
     assert Config().sampler.r_m is None
     with pytest.raises(ValueError, match=r"sampler\.r_m must be > 0"):
         validate_config(base.with_overrides({"sampler.r_m": "0"}))
-    # r_m = None (neutral) is left out of the key: runs keyed before r_m existed stay valid
+    # r_m = None and train.threads = 1 (neutral) are left out of the key: runs keyed before those
+    # fields existed stay valid
     old = base.as_dict()
     del old["sampler"]["r_m"]
+    del old["train"]["threads"]
     blob = json.dumps(old, sort_keys=True, default=str).encode()
     assert base.key() == hashlib.sha256(blob).hexdigest()[:16]
     assert base.with_overrides({"sampler.r_m": 2}).key() != base.key()
+    assert base.with_overrides({"train.threads": 2}).key() != base.key()
 
 
 def test_evaluate_reports_logw_var():

@@ -16,11 +16,13 @@ and ``gan-latent`` (d = 32 by default; SPEC section 6): p(z | y) ∝ N(z; 0, I) 
 digits GAN's generator G and a classifier c, no exact samples, log Z unknown; options by name, e.g.
 ``gan-latent:y=7,beta=2`` (:mod:`ads_bench.targets.gan_latent`).
 
-Use :func:`get_target` to build one by name, ``"module:attribute"`` import path or object.
+Use :func:`get_target` to build one by name, ``"module:attribute"`` import path or object, and
+:func:`check_target` to probe a resolved one once (raises :class:`TargetError`).
 """
 
 from .adapter import WrappedTarget, wrap_target
-from .base import Target
+from .base import Target, TargetError
+from .check import check_target
 from .funnel import Funnel
 from .gan_latent import GanLatentTarget, load_module
 from .gmm import GaussianMixture, gmm9, gmm25, gmm40, load_gmm40_unit_locs
@@ -42,8 +44,10 @@ __all__ = [
     "GaussianMixture",
     "ManyWell",
     "Target",
+    "TargetError",
     "UnknownTargetError",
     "WrappedTarget",
+    "check_target",
     "get_target",
     "gmm9",
     "gmm25",

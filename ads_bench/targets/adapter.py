@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Target
+from .base import Target, TargetError
 
 __all__ = ["WrappedTarget", "wrap_target"]
 
@@ -76,9 +76,10 @@ class WrappedTarget(Target):
     def _log_prob(self, x: Tensor) -> Tensor:
         out = self._log_prob_fn(x)
         if not isinstance(out, Tensor) or out.shape != x.shape[:-1]:
-            got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise RuntimeError(
-                f"{self.name}: user log_prob must return shape {list(x.shape[:-1])}, got {got}"
+            got = f"shape {list(out.shape)}" if isinstance(out, Tensor) else type(out).__name__
+            raise TargetError(
+                f"target {self.name!r}: log_prob of input {list(x.shape)} must return shape "
+                f"{list(x.shape[:-1])}, got {got}"
             )
         return out
 

@@ -26,7 +26,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Target"]
+__all__ = ["Target", "TargetError"]
+
+
+class TargetError(ValueError):
+    """A target cannot be used: its ``log_prob`` raises, or returns the wrong shape, dtype or device,
+    or NaN / +inf (:func:`ads_bench.targets.check_target`). The message is one line naming the
+    target."""
 
 
 class Target(nn.Module):
