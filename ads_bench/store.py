@@ -291,18 +291,19 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.file(CHECKPOINT).exists()
 
-    def save_checkpoint(self, state: dict) -> None:
-        atomic_save(self.file(CHECKPOINT), state)
+    def save_checkpoint(self, state: dict, name: str = CHECKPOINT) -> None:
+        atomic_save(self.file(name), state)
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> dict | None:
+    def load_checkpoint(self, map_location: Any = "cpu", name: str = CHECKPOINT) -> dict | None:
         """The checkpoint dict (``weights_only=True``), ``None`` if absent; a file that cannot be
-        loaded raises :class:`DamagedFileError` naming it."""
+        loaded raises :class:`DamagedFileError` naming it. ``name``: another checkpoint file of the
+        folder (an ensemble's pending ``checkpoint.next.pt``)."""
         import pickle
         import zipfile
 
         import torch
 
-        path = self.file(CHECKPOINT)
+        path = self.file(name)
         if not path.exists():
             return None
         try:

@@ -272,6 +272,76 @@ def _failure(config: dict, rd: RunDir, exc: BaseException, tb: str, seconds: flo
     return _outcome("failed", error=error, seconds=seconds)
 
 
+def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict[str, dict]:
+    """Train ``jobs`` (``(key, config dict, run folder)``, configs differing only in seed) as one
+    seed ensemble (:mod:`ads_bench.ensemble`) under every run's lock; never raises an
+    ``Exception``. Returns ``{key: outcome}`` with the outcomes of :func:`run_one`; runs locked
+    elsewhere are left to their holder, finished ones served, and a seed that diverged fails alone."""
+    from ads_bench.ensemble import NEXT_CHECKPOINT, train_ensemble
+
+    start = time.perf_counter()
+    outcomes: dict[str, dict] = {}
+    held: list[tuple[str, dict, RunDir]] = []
+    for key, config, run_dir in jobs:
+        rd = RunDir(run_dir)
+        try:
+            rd.acquire()
+        except RunLocked as exc:
+            outcomes[key] = _outcome("elsewhere", error=str(exc), seconds=0.0)
+            continue
+        except Exception as exc:
+            outcomes[key] = _outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=0.0)
+            continue
+        held.append((key, config, rd))
+    todo: list[tuple[str, dict, RunDir]] = []
+    try:
+        for key, config, rd in held:
+            state = rd.status(config)
+            if state == "done":
+                outcomes[key] = {**_outcome("cached"), **_from_result(rd.read_result())}
+                continue
+            if state == "stale":
+                rd.clear()
+            rd.clear_error()
+            todo.append((key, config, rd))
+        notes: dict[str, str] = {}
+        results = []
+        while todo:
+            cfg = Config.from_dict(todo[0][1])
+            seeds = [int(config["seed"]) for _, config, _ in todo]
+            try:
+                results = train_ensemble(
+                    cfg, seeds, run_dirs=[rd for *_, rd in todo], progress=progress
+                )
+                break
+            except DamagedFileError as exc:
+                owner = next((t for t in todo if t[2].path == exc.path.parent), None)
+                if owner is None or exc.path.name not in (CHECKPOINT, NEXT_CHECKPOINT):
+                    raise
+                moved = owner[2].quarantine(exc.path.name)
+                notes[owner[0]] = f"{exc}; moved to {moved.name} and retrained from scratch"
+        seconds = time.perf_counter() - start
+        for (key, _, _), res in zip(todo, results, strict=True):
+            if res.error is not None:  # its error.json was written when it stopped
+                outcomes[key] = _outcome(
+                    "failed", error=f"NonFiniteError: {res.error}", seconds=seconds
+                )
+            else:
+                outcomes[key] = _outcome(
+                    "done", metrics=res.metrics, metrics_eval_steps=res.metrics_eval_steps,
+                    timing=res.timing, seconds=seconds, note=notes.get(key),
+                )  # fmt: skip
+    except Exception as exc:
+        tb, seconds = traceback.format_exc(), time.perf_counter() - start
+        for key, config, rd in todo:
+            if key not in outcomes:
+                outcomes[key] = _failure(config, rd, exc, tb, seconds)
+    finally:
+        for _, _, rd in held:
+            rd.release()
+    return outcomes
+
+
 def _die_with_parent() -> None:
     """End this worker when the sweep process dies, however it dies (``kill -9`` included)."""
     parent = os.getppid()
@@ -299,41 +369,62 @@ def _init_pool_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
 
 
-def _ray_task(config: dict, run_dir: str, progress: bool) -> dict:
-    return run_one(config, run_dir, progress)
-
-
 # ---------------------------------------------------------------------------------- executors
 _Job = tuple[str, dict, str]  # key, config dict, run folder
+_Task = list[_Job]  # one run, or the seeds of one config trained as an ensemble
 _Done = Callable[[str, dict], None]
 
 
-def _run_inline(jobs: list[_Job], train_progress: bool, done: _Done) -> None:
-    for key, config, run_dir in jobs:
-        done(key, run_one(config, run_dir, train_progress))
+def run_task(task: _Task, progress: bool = False) -> dict[str, dict]:
+    """The worker entry of every executor: one run (:func:`run_one`) or a seed group
+    (:func:`run_group`); ``{key: outcome}``."""
+    if len(task) == 1 and not _is_group(task):
+        key, config, run_dir = task[0]
+        return {key: run_one(config, run_dir, progress)}
+    return run_group(task, progress)
 
 
-def _run_pool(jobs: list[_Job], workers: int, train_progress: bool, done: _Done) -> None:
+def _is_group(task: _Task) -> bool:
+    return getattr(task, "ensemble", False)
+
+
+class _Group(list):
+    """A task whose jobs train as one seed ensemble (even a single seed)."""
+
+    ensemble = True
+
+
+def _task_failed(task: _Task, exc: BaseException, tb: str) -> dict[str, dict]:
+    return {k: _failure(c, RunDir(d), exc, tb, 0.0) for k, c, d in task}
+
+
+def _run_inline(tasks: list[_Task], train_progress: bool, done: _Done) -> None:
+    for task in tasks:
+        for key, out in run_task(task, train_progress).items():
+            done(key, out)
+
+
+def _run_pool(tasks: list[_Task], workers: int, train_progress: bool, done: _Done) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)),
+        max_workers=min(workers, len(tasks)),
         mp_context=mp.get_context("spawn"),
         initializer=_init_pool_worker,
     )
     try:
-        futures = {pool.submit(run_one, c, d, train_progress): (k, c, d) for k, c, d in jobs}
+        futures = {pool.submit(run_task, task, train_progress): task for task in tasks}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                key, config, run_dir = futures[fut]
                 try:
-                    out = fut.result()
+                    outs = fut.result()
                 except Exception as exc:  # the worker process died (e.g. killed, out of memory)
-                    out = _failure(config, RunDir(run_dir), exc, traceback.format_exc(), 0.0)
-                done(key, out)
+                    outs = _task_failed(futures[fut], exc, traceback.format_exc())
+                for key, out in outs.items():
+                    done(key, out)
     except BaseException:
         # Terminate the running workers (shutdown() forgets them, so look first): checkpoints are
         # written atomically, so a killed run resumes later.
@@ -347,7 +438,7 @@ def _run_pool(jobs: list[_Job], workers: int, train_progress: bool, done: _Done)
 
 
 def _run_ray(
-    jobs: list[_Job], workers: int, address: str | None, train_progress: bool, done: _Done
+    tasks: list[_Task], workers: int, address: str | None, train_progress: bool, done: _Done
 ) -> None:
     try:
         import ray
@@ -361,19 +452,19 @@ def _run_ray(
             ray.init(num_cpus=workers, include_dashboard=False, logging_level="warning")
         started = True
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
-        refs = {task.remote(c, d, train_progress): (k, c, d) for k, c, d in jobs}
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
+        refs = {remote.remote(task, train_progress): task for task in tasks}
         pending = list(refs)
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 for ref in ready:
-                    key, config, run_dir = refs[ref]
                     try:
-                        out = ray.get(ref)
+                        outs = ray.get(ref)
                     except Exception as exc:  # the task's worker died
-                        out = _failure(config, RunDir(run_dir), exc, traceback.format_exc(), 0.0)
-                    done(key, out)
+                        outs = _task_failed(refs[ref], exc, traceback.format_exc())
+                    for key, out in outs.items():
+                        done(key, out)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -420,6 +511,7 @@ def run_sweep(
     address: str | None = None,
     progress: bool = True,
     train_progress: bool = False,
+    seed_ensembles: bool = False,
 ) -> SweepResult:
     """Run every spec not already finished under ``out_dir``; return one record per spec.
 
@@ -436,6 +528,10 @@ def run_sweep(
         progress: a header and one line per finished run on stderr (print
             :meth:`SweepResult.summary` yourself for the failures at the end).
         train_progress: the training loop's own progress lines.
+        seed_ensembles: runs whose configs differ only in seed train together as one batched
+            ensemble (:mod:`ads_bench.ensemble`) in one worker; configs an ensemble cannot take
+            (Langevin, ``train.compile``) still run one by one. Results go to the same run
+            folders, with the same files.
     Raises:
         ValueError: bad arguments, or a spec whose config is invalid (before anything runs).
         KeyboardInterrupt: passed on after cancelling pending runs; finished runs stay on disk.
@@ -508,12 +604,13 @@ def run_sweep(
             say(f"[sweep]   recovered: {out['note']}")
 
     def execute(batch: list[_Job]) -> None:
+        tasks = _tasks(batch, seed_ensembles)
         if executor == "ray":
-            _run_ray(batch, workers, address, train_progress, done)
+            _run_ray(tasks, workers, address, train_progress, done)
         elif workers == 1:
-            _run_inline(batch, train_progress, done)
+            _run_inline(tasks, train_progress, done)
         else:
-            _run_pool(batch, workers, train_progress, done)
+            _run_pool(tasks, workers, train_progress, done)
 
     try:
         batch = jobs
@@ -537,6 +634,36 @@ def run_sweep(
     wall = time.perf_counter() - start
     ran = counts["done"] + counts["failed"]
     return SweepResult(records, ran, n_cached + counts["cached"], wall, str(out_dir))
+
+
+def _tasks(jobs: list[_Job], seed_ensembles: bool) -> list[_Task]:
+    """One task per job, or (``seed_ensembles``) one :class:`_Group` per config-but-the-seed, in
+    the order of each group's first job."""
+    if not seed_ensembles:
+        return [[job] for job in jobs]
+    from ads_bench.ensemble import check_ensemble_config
+
+    groups: dict[str, _Task] = {}
+    tasks: list[_Task] = []
+    for job in jobs:
+        cfg = Config.from_dict(job[1])
+        try:
+            check_ensemble_config(cfg)
+        except ValueError:
+            tasks.append([job])
+            continue
+        rest = _canonical_without_seed(job[1])
+        if rest not in groups:
+            groups[rest] = _Group()
+            tasks.append(groups[rest])
+        groups[rest].append(job)
+    return tasks
+
+
+def _canonical_without_seed(config: dict) -> str:
+    from ads_bench.store import canonical_config
+
+    return canonical_config({**config, "seed": 0})
 
 
 def _from_result(result: dict) -> dict:

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="training iterations (train.iterations)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--seeds", metavar="LIST",
+        help="train these seeds as one batched ensemble (e.g. 0-4, 0,2,7), into OUT/seed-<s>/",
+    )  # fmt: skip
+    p.add_argument(
         "--eval-steps", type=int, metavar="K",
         help="also evaluate the trained networks with K steps (eval.steps; step-reduction control)",
     )  # fmt: skip
@@ -93,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = _resolve(args)
+        seeds = None
+        if args.seeds is not None:
+            from ads_bench.ensemble import check_ensemble_config, parse_seeds
+
+            seeds = parse_seeds(args.seeds)
+            check_ensemble_config(cfg)
     except (TargetError, *_INPUT_ERRORS) as exc:
         return _error(exc)
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
@@ -106,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                 RunDir(args.out).create()
             except StoreError as exc:
                 return _error(f"--out {args.out}: {exc}")
+        if seeds is not None:
+            return _report_ensemble(
+                train(cfg, out_dir=args.out, progress=not args.quiet, seeds=seeds), seeds, args.out
+            )
         result = train(cfg, out_dir=args.out, progress=not args.quiet)
     except (TargetError, StoreError, NonFiniteError) as exc:
         return _error(exc)
@@ -115,14 +129,36 @@ def main(argv: list[str] | None = None) -> int:
             "use another --out, or delete the folder, to train again)",
             file=sys.stderr,
         )
-    summary = {k: v for k, v in result.metrics.items() if v is not None}
-    report = {"metrics": summary, "timing": result.timing}
+    print(json.dumps(_report(result), indent=2))
+    return 0
+
+
+def _report(result) -> dict:
+    report = {"metrics": {k: v for k, v in result.metrics.items() if v is not None},
+              "timing": result.timing}  # fmt: skip
     if result.metrics_eval_steps is not None:
         report["metrics_eval_steps"] = {
             k: v for k, v in result.metrics_eval_steps.items() if v is not None
         }
-    print(json.dumps(report, indent=2))
-    return 0
+    return report
+
+
+def _report_ensemble(results, seeds: list[int], out: str | None) -> int:
+    """Print every seed's report as one JSON object; each diverged seed is one ``error:`` line
+    (exit code 2 if any)."""
+    report, failed = {}, 0
+    for seed, result in zip(seeds, results, strict=True):
+        if result.error is not None:
+            failed += 1
+            print(f"error: seed {seed}: {result.error}", file=sys.stderr)
+            report[str(seed)] = {"error": result.error}
+        else:
+            if result.cached:
+                where = f" ({result.out_dir})" if out is not None else ""
+                print(f"already finished: seed {seed}{where}", file=sys.stderr)
+            report[str(seed)] = _report(result)
+    print(json.dumps({"seeds": report}, indent=2))
+    return 2 if failed else 0
 
 
 class _CallableModule(types.ModuleType):

@@ -82,6 +82,8 @@ class RunResult:
     metrics_eval_steps: dict | None = None
     #: True when the run was already finished in ``out_dir`` and served from disk untouched
     cached: bool = False
+    #: why a seed of an ensemble stopped (it has no metrics then); ``None`` for a finished run
+    error: str | None = None
 
     @classmethod
     def from_disk(cls, run_dir: RunDir, data: dict) -> RunResult:
@@ -115,13 +117,19 @@ def build_sampler(cfg: Config, target) -> Sampler:
     )  # fmt: skip
 
 
-def _optimizers(model: Sampler, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+def learning_rates(cfg: Config) -> dict[str, float]:
+    """Adam learning rate of each parameter group (:meth:`Sampler.parameter_groups`)."""
     t = cfg.train
-    groups = model.parameter_groups()
     lr_dest = t.lr_dest if t.separate_optimizers else t.lr_gen
-    lrs = {"generation": t.lr_gen, "destruction": lr_dest, "log_z": t.lr_logz}
+    return {"generation": t.lr_gen, "destruction": lr_dest, "log_z": t.lr_logz}
+
+
+def _optimizers(model: Sampler, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+    lrs = learning_rates(cfg)
     return {
-        name: torch.optim.Adam(params, lr=lrs[name]) for name, params in groups.items() if params
+        name: torch.optim.Adam(params, lr=lrs[name])
+        for name, params in model.parameter_groups().items()
+        if params
     }
 
 
@@ -213,6 +221,7 @@ class _Run:
 
     def __init__(self, cfg: Config, target, run_dir: RunDir | None):
         self.cfg, self.target, self.run_dir = cfg, target, run_dir
+        self.impl = cfg.train.impl  # of the training step's ops (an ensemble uses "reference")
         torch.manual_seed(cfg.seed)
         self.model = build_sampler(cfg, target)
         self.optimizers = _optimizers(self.model, cfg)
@@ -287,21 +296,21 @@ class _Run:
         t = self.cfg.train
         traj = forward_rollout(
             self.model, t.batch_size, noise=noise, exploration_std=exploration,
-            reparam=t.objective == "kl", impl=t.impl, log_probs=False,
+            reparam=t.objective == "kl", impl=self.impl, log_probs=False,
         )  # fmt: skip
         x_T = traj.states[:, -1]
         log_r = self.target.log_prob(x_T)
         losses = objective_losses(
-            self.model, traj, log_r, t.objective, use_target=self.use_target, impl=t.impl
+            self.model, traj, log_r, t.objective, use_target=self.use_target, impl=self.impl
         )
         return losses.gen, losses.dest, losses.log_w, x_T.detach(), log_r.detach()
 
     def _off_policy_losses(self, x_T: torch.Tensor, log_r: torch.Tensor, noise: torch.Tensor):
         """Destruction rollout from buffer states + objective (also compiled whole)."""
         t = self.cfg.train
-        traj = backward_rollout(self.model, x_T, noise=noise, impl=t.impl, log_probs=False)
+        traj = backward_rollout(self.model, x_T, noise=noise, impl=self.impl, log_probs=False)
         losses = objective_losses(
-            self.model, traj, log_r, t.objective, use_target=self.use_target, impl=t.impl
+            self.model, traj, log_r, t.objective, use_target=self.use_target, impl=self.impl
         )
         return losses.gen, losses.dest, losses.log_w
 
@@ -381,15 +390,16 @@ class _Run:
         return metrics
 
 
-def _env(cfg: Config) -> dict:
+def _env(cfg: Config, impl: str | None = None) -> dict:
     dtype = _DTYPES[cfg.train.dtype]
     probe = torch.empty(0, dtype=dtype, device=cfg.train.device)
+    impl = cfg.train.impl if impl is None else impl
     return {
         "ads_bench": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(probe.device),
-        "fused_kernels": use_fused("train", cfg.train.impl, probe),
+        "fused_kernels": use_fused("train", impl, probe),
         "git_commit": _git_commit(),
         "seed": cfg.seed,
         "threads": torch.get_num_threads(),
@@ -404,7 +414,8 @@ def train(
     *,
     out_dir: str | os.PathLike | RunDir | None = None,
     progress: bool = True,
-) -> RunResult:
+    seeds: list[int] | None = None,
+) -> RunResult | list[RunResult]:
     """Train the sampler described by ``config`` and evaluate it.
 
     Args:
@@ -415,8 +426,11 @@ def train(
             ``config.json`` and ``checkpoint.pt``, locked while the run trains. An unfinished run there
             with the same configuration is resumed; a finished one is returned from disk
             (``cached=True``) without touching a file.
+        seeds: train these seeds of ``config`` (its own ``seed`` is then ignored) as one batched
+            ensemble (:mod:`ads_bench.ensemble`), into ``out_dir/seed-<s>/``.
     Returns:
-        :class:`RunResult` with the final metrics, timing and environment.
+        :class:`RunResult` with the final metrics, timing and environment; with ``seeds``, a list
+        of them in seed order (a seed that diverged has ``error`` set).
     Raises:
         ValueError: an invalid config; :class:`ads_bench.targets.TargetError`: a target whose
             ``log_prob`` cannot be used; :class:`NonFiniteError`: training diverged;
@@ -426,6 +440,10 @@ def train(
     """
     cfg = config
     validate_config(cfg)
+    if seeds is not None:
+        from ads_bench.ensemble import train_ensemble
+
+        return train_ensemble(cfg, seeds, target, out_dir=out_dir, progress=progress)
     if out_dir is None:
         return _train(cfg, target, None, progress)
     run_dir = (out_dir if isinstance(out_dir, RunDir) else RunDir(out_dir)).create()
@@ -456,27 +474,36 @@ def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> Run
         run_dir.write_config(cfg.as_dict())
     run = _Run(cfg, tgt, run_dir)
     resumed = run.try_resume()
-    t, seed, device = cfg.train, cfg.seed, cfg.train.device
+    t = cfg.train
     bar = _Progress(t.iterations, f"{cfg.method}/{tgt.name}/T={cfg.sampler.steps}", progress)
     while run.iteration < t.iterations:
         it = run.iteration
         start = time.perf_counter()
-        loss = run.loss = run.step(it)
+        run.loss = run.step(it)
         run.train_seconds += time.perf_counter() - start
         run.iteration = it + 1
-        if cfg.eval.every and run.iteration % cfg.eval.every == 0 and run.iteration < t.iterations:
-            metrics = run.evaluate(eval_generator(seed, run.iteration, final=False, device=device))
-            run.history.append(
-                {
-                    "iteration": run.iteration,
-                    "loss": loss,
-                    "train_seconds": run.train_seconds,
-                    **metrics,
-                }
-            )
+        periodic_evaluation(run)
         if run_dir is not None and t.checkpoint_every and run.iteration % t.checkpoint_every == 0:
             run.save()
         bar.update(run.iteration, f"loss={run.loss:.4g}")
+    return finish_run(run, resumed)
+
+
+def periodic_evaluation(run: _Run) -> None:
+    """The evaluation of ``run`` after its current iteration, if ``eval.every`` asks for one."""
+    cfg = run.cfg
+    every, it = cfg.eval.every, run.iteration
+    if every and it % every == 0 and it < cfg.train.iterations:
+        gen = eval_generator(cfg.seed, it, final=False, device=cfg.train.device)
+        row = {"iteration": it, "loss": run.loss, "train_seconds": run.train_seconds}
+        run.history.append({**row, **run.evaluate(gen)})
+
+
+def finish_run(run: _Run, resumed: bool, env: dict | None = None) -> RunResult:
+    """Final checkpoint, final evaluation and the run's records (``result.json``, history);
+    ``env`` adds fields to the recorded environment (e.g. the ensemble a seed was trained in)."""
+    cfg, t = run.cfg, run.cfg.train
+    seed, device, run_dir = cfg.seed, t.device, run.run_dir
     # The final checkpoint (the trained model) is written before the final evaluation, so a run
     # re-evaluated from it (damaged result.json) appends the same final row once, not twice.
     run.save()
@@ -506,7 +533,7 @@ def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> Run
             "eval_seconds": run.eval_seconds,
             "resumed": resumed,
         },
-        env=_env(cfg),
+        env={**_env(cfg, run.impl), **(env or {})},
         history=history,
         out_dir=str(run_dir.path) if run_dir is not None else None,
     )
