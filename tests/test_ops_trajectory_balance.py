@@ -437,3 +437,160 @@ def test_cpp_checks_reject_bad_calls_directly(gen):
         bwd(torch.zeros(1), log_w, *args[:5], log_w, None, mask)
     with pytest.raises(RuntimeError, match="grad_log_w has shape"):
         bwd(torch.zeros(()), torch.zeros(3), *args[:5], log_w, None, mask)
+
+
+# --- The reference's contract in the corners: double backward, long trajectories, exp's overflow -------
+
+
+def _objective_grads(ins, impl, step_mask, seed, create_graph):
+    """Gradients of a random projection of both outputs, and of a random projection of those
+    gradients (double backward) when create_graph."""
+    gen = torch.Generator().manual_seed(seed)
+    leaves = list(ins.values())
+    loss, log_w = _call(ins, impl, step_mask)
+    w = torch.randn(log_w.shape, generator=gen, dtype=log_w.dtype)
+    first = torch.autograd.grad(0.7 * loss + (w * log_w).sum(), leaves, create_graph=create_graph)
+    if not create_graph:
+        return first, None
+    v = [torch.randn(g.shape, generator=gen, dtype=g.dtype) for g in first]
+    second = torch.autograd.grad(sum((g * u).sum() for g, u in zip(first, v, strict=True)), leaves)
+    return [g.detach() for g in first], second
+
+
+@pytest.mark.parametrize("mask", ["none", "partial"])
+@pytest.mark.parametrize("mode", ["tb", "vargrad"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_double_backward_matches_reference(dtype, mode, mask, gen):
+    ins = _leaves(_inputs((6, 5, 3), dtype, "cpu", gen, tb=mode == "tb"))
+    step_mask = _mask(5, "cpu", mask)
+    first, second = _objective_grads(ins, "fused", step_mask, 7, True)
+    rfirst, rsecond = _objective_grads(ins, "reference", step_mask, 7, True)
+    tol = {"rtol": 1e-4, "atol": 1e-3} if dtype == torch.float32 else TOL[dtype]
+    for name, a, b in zip(ins, first, rfirst, strict=True):
+        torch.testing.assert_close(a, b, msg=name, **tol)
+    for name, a, b in zip(ins, second, rsecond, strict=True):
+        torch.testing.assert_close(a, b, msg=name, **tol)
+    assert all(s.abs().sum() > 0 for s in second)  # it used to be all zeros
+
+
+@pytest.mark.parametrize("mode", ["tb", "vargrad"])
+def test_gradgradcheck_float64(mode, gen):
+    ins = _leaves(_inputs((3, 3, 2), torch.float64, "cpu", gen, tb=mode == "tb"))
+    mask = torch.tensor([False, True, True])
+    names = list(ins)
+
+    def fn(*args):
+        return _call(dict(zip(names, args, strict=True)), "fused", mask)
+
+    assert torch.autograd.gradgradcheck(fn, tuple(ins.values()))
+
+
+@pytest.mark.parametrize("mask", ["none", "partial"])
+@pytest.mark.parametrize("mode", ["tb", "vargrad"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_backward_op_matches_its_reference(dtype, mode, mask, gen):
+    from ads_bench.ops import reference
+
+    ins = _inputs((7, 4, 3), dtype, "cpu", gen, tb=mode == "tb")
+    step_mask = _mask(4, "cpu", mask)
+    full_mask = torch.ones(4, dtype=torch.bool) if step_mask is None else step_mask
+    args = [ins[k] for k in NAMES[:6]]
+    _, log_w = torch.ops.ads_bench.trajectory_balance(*args, ins.get("log_z"), full_mask)
+    up = (torch.randn((), generator=gen, dtype=dtype), torch.randn(7, generator=gen, dtype=dtype))
+    bwd_args = (*up, *args[:5], log_w, ins.get("log_z"))
+    fused = torch.ops.ads_bench.trajectory_balance_backward(*bwd_args, full_mask)
+    ref = reference.trajectory_balance_backward(*bwd_args, step_mask)
+    for name, a, b in zip(NAMES, fused, ref, strict=True):
+        torch.testing.assert_close(a, b, msg=name, **TOL[dtype])
+
+
+def test_compiled_backward_runs_the_fused_op(gen):
+    # The graph-recording fallback to the reference formulas must not leak into compiled backwards.
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def keep(gm, _example_inputs):
+        graphs.append(str(gm.graph))
+        return make_boxed_func(gm.forward)
+
+    ins = _leaves(_inputs((4, 3, 2), torch.float32, "cpu", gen))
+    backend = aot_autograd(fw_compiler=lambda gm, _: make_boxed_func(gm.forward), bw_compiler=keep)
+    names = list(ins)
+
+    def objective(*args):
+        loss, log_w = _call(dict(zip(names, args, strict=True)), "fused", None)
+        return loss - log_w.mean()
+
+    compiled = torch.compile(objective, fullgraph=True, backend=backend)
+    torch.autograd.grad(compiled(*ins.values()), list(ins.values()))
+    assert len(graphs) == 1 and "ads_bench.trajectory_balance_backward" in graphs[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_long_trajectory_accuracy_against_float64(dtype, gen):
+    # One trajectory of T * D = 8e6 terms. A narrow generation kernel (log-variance -1) makes every
+    # -log p_fwd term positive on average, so log w grows to ~1.2e7 and a running float sum drifts by
+    # hundreds of nats; the fused value must be at least as accurate as the reference's (whose float32
+    # error here is 3e-7 relative): the float64 truth on the same inputs, to 1e-7 relative (0.5 ulp of
+    # the result is 3e-8 relative in float32).
+    b, t, d = 1, 1000, 8000
+    ins = _inputs((b, t, d), torch.float32, "cpu", gen)
+    ins["fwd_log_var"] = ins["fwd_log_var"] - 1.0
+    ins = {k: v.to(dtype) for k, v in ins.items()}
+    exact_loss, exact = _call({k: v.double() for k, v in ins.items()}, "reference", None)
+    _, ref = _call(ins, "reference", None)
+    loss, got = _call(ins, "fused", None)
+    rel = ((got.double() - exact).abs() / exact.abs()).max().item()
+    ref_rel = ((ref.double() - exact).abs() / exact.abs()).max().item()
+    assert exact.abs().min() > 1e7
+    assert rel < (1e-7 if dtype == torch.float32 else 1e-13), (rel, ref_rel)
+    loss_rel = ((loss.double() - exact_loss).abs() / exact_loss).item()
+    assert loss_rel < (3e-7 if dtype == torch.float32 else 1e-12), loss_rel
+
+
+def _extreme_inputs(dtype):
+    """(B, T, D) = (7, 3, 2) inputs, step 0 masked, whose trajectories hit exp(-log_var) overflow and
+    underflow. log w is: +inf (float32; a finite 5.9e39 in float64), -inf, NaN (inf - inf), finite
+    (a -1295 on the masked step is ignored), NaN from inf * 0 (float32; finite in float64), +inf
+    from the issue's x - mean = 1e-20 at log_var = -100 (float32; finite in float64), ordinary."""
+    gen = torch.Generator().manual_seed(3)
+    ins = _inputs((7, 3, 2), torch.float64, "cpu", gen)
+    ins["fwd_log_var"][0, 1, 0] = -100.0  # generation density inf: log w = +inf
+    ins["bwd_log_var"][1, 2, 1] = -1295.0  # destruction density inf (in float64 too): -inf
+    ins["fwd_log_var"][2, 1, 1] = -746.0  # both (exp(746) overflows float64 too): NaN
+    ins["bwd_log_var"][2, 1, 0] = -1295.0
+    ins["bwd_log_var"][3, 0, :] = -1295.0  # on the masked step 0: ignored
+    ins["states"][4, 2, 0] = ins["fwd_mean"][4, 1, 0] + 1e20  # (1e20)^2 overflows float32 ...
+    ins["fwd_log_var"][4, 1, 0] = 110.0  # ... and exp(-110) underflows to 0: inf * 0
+    ins["states"][5, 3, 1] = 1e-20
+    ins["fwd_mean"][5, 2, 1] = 0.0
+    ins["fwd_log_var"][5, 2, 1] = -100.0
+    return {k: v.to(dtype) for k, v in ins.items()}
+
+
+@pytest.mark.parametrize("mode", ["tb", "vargrad"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extreme_log_var_matches_reference_exactly(dtype, mode):
+    ins = _extreme_inputs(dtype)
+    if mode == "vargrad":
+        del ins["log_z"]
+    mask = torch.tensor([False, True, True])
+    up = (torch.tensor(0.5, dtype=dtype), torch.linspace(-1.0, 1.0, 7, dtype=dtype))
+    fused = _run(ins, "fused", mask, up)
+    ref = _run(ins, "reference", mask, up)
+    expected = {torch.float32: ["+inf", "-inf", "nan", "fin", "nan", "+inf", "fin"],
+                torch.float64: ["fin", "-inf", "nan", "fin", "fin", "fin", "fin"]}  # fmt: skip
+
+    def kind(v):
+        return "nan" if v != v else "+inf" if v == math.inf else "-inf" if v == -math.inf else "fin"
+
+    assert [kind(v) for v in ref[1].tolist()] == expected[dtype]
+    torch.testing.assert_close(fused[0], ref[0], equal_nan=True, **TOL[dtype])
+    torch.testing.assert_close(fused[1], ref[1], equal_nan=True, **TOL[dtype])
+    for name in fused[2]:
+        torch.testing.assert_close(fused[2][name], ref[2][name], equal_nan=True, msg=name,
+                                   **TOL[dtype])  # fmt: skip
+    if mode == "vargrad":  # a non-finite log w makes the baseline NaN, and every coefficient
+        assert fused[2]["log_reward"].isnan().all()

@@ -4,11 +4,20 @@ The schemas and the CPU/CUDA kernels are registered in C++ (``csrc/``). Here eac
 kernel (shape/dtype propagation, so ``torch.compile`` can trace it without running it) and, where it is
 differentiable, an autograd formula expressed through another custom op, so that the backward pass is
 fused too and also traceable. Registration happens once, when the extension imports successfully.
+
+Higher derivatives. The fused backward ops return plain tensors (no graph), so a backward pass that
+records a graph (``torch.autograd.grad(..., create_graph=True)``, which runs the backward with grad
+mode on) computes the gradients with the differentiable reference formulas of
+:mod:`ads_bench.ops.reference` instead (``*_backward``): double backward through a fused op then
+equals the reference's, at the reference's speed for that one backward. An ordinary backward (grad
+mode off), and the backward that ``torch.compile`` traces, run the fused backward ops.
 """
 
 from __future__ import annotations
 
 import torch
+
+from ads_bench.ops import reference
 
 _REGISTERED = False
 
@@ -30,9 +39,11 @@ def _gaussian_logprob_setup_context(ctx, inputs, output):
 
 def _gaussian_logprob_backward(ctx, grad):
     x, mean, log_var = ctx.saved_tensors
-    grad_x, grad_mean, grad_log_var = torch.ops.ads_bench.gaussian_logprob_backward(
-        grad.contiguous(), x, mean, log_var
-    )
+    if torch.is_grad_enabled():  # create_graph=True: differentiable formulas (see module docstring)
+        grads = reference.gaussian_logprob_backward(grad, x, mean, log_var)
+    else:
+        grads = torch.ops.ads_bench.gaussian_logprob_backward(grad.contiguous(), x, mean, log_var)
+    grad_x, grad_mean, grad_log_var = grads
     needs = ctx.needs_input_grad
     return (
         grad_x if needs[0] else None,
@@ -79,10 +90,14 @@ def _trajectory_balance_backward(ctx, grad_loss, grad_log_w):
         grad_loss = log_w.new_zeros(())
     if grad_log_w is None:
         grad_log_w = torch.zeros_like(log_w)
-    grads = torch.ops.ads_bench.trajectory_balance_backward(
+    args = (
         grad_loss, grad_log_w, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_w,
         log_z if ctx.has_log_z else None, step_mask,
     )  # fmt: skip
+    if torch.is_grad_enabled():  # create_graph=True: differentiable formulas (see module docstring)
+        grads = reference.trajectory_balance_backward(*args)
+    else:
+        grads = torch.ops.ads_bench.trajectory_balance_backward(*args)
     needs = ctx.needs_input_grad
     out = [g if needs[i] else None for i, g in enumerate(grads)]
     if not ctx.has_log_z:

@@ -3,9 +3,11 @@
 // Inputs are made contiguous and viewed as [rows, D]; at::parallel_for splits the rows (trajectory
 // steps) across threads. Within a task, rows are processed in chunks of at most kChunk elements: an
 // element-wise loop evaluates G1 (or G2) into a stack buffer — a loop the compiler vectorises, because
-// exp is inlined arithmetic (ads_bench::exp_float) — then each row's terms are summed in order, the
-// same order as the CUDA kernel. The element loops are multiversioned (multiversion.h): the loader picks
-// AVX-512, AVX2+FMA or baseline code for the running CPU, so one binary is fast and portable.
+// exp is inlined arithmetic (ads_bench::exp_float) — then each row's terms are summed in double
+// (sum.h; a row longer than kChunk over several chunks), and only the row's total is rounded to the
+// input type, so float rows of millions of terms keep float accuracy. The element loops are
+// multiversioned (multiversion.h): the loader picks AVX-512, AVX2+FMA or baseline code for the running
+// CPU, so one binary is fast and portable.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -16,6 +18,7 @@
 #include "ads_bench/gaussian.h"
 
 #include "multiversion.h"
+#include "sum.h"
 
 namespace ads_bench {
 namespace {
@@ -48,6 +51,14 @@ ADS_MULTIVERSION void term_grads(const T* __restrict__ grad, const T* __restrict
   }
 }
 
+// The values of `rows` consecutive rows from their terms (rows * dim of them): each row's sum in Acc<T>
+// (sum.h), rounded as the reference rounds it (gaussian_logprob_total). One dispatched call per chunk.
+template <typename T>
+ADS_MULTIVERSION void row_totals(const T* __restrict__ terms, int64_t rows, int64_t dim,
+                                 T* __restrict__ out) {
+  for (int64_t k = 0; k < rows; ++k) out[k] = gaussian_logprob_total<T>(sum_terms(terms + k * dim, dim));
+}
+
 // Calls fn(first_row, rows_in_chunk, first_element, elements) over rows [begin, end) in chunks of at
 // most kChunk elements; a row longer than kChunk is split into several chunks of that one row.
 template <typename Fn>
@@ -73,7 +84,7 @@ at::Tensor gaussian_logprob_cpu(const at::Tensor& x, const at::Tensor& mean,
   const auto xc = x.contiguous();
   const auto mc = mean.contiguous();
   const auto vc = log_var.contiguous();
-  auto out = at::zeros(leading_shape(x), x.options());
+  auto out = at::empty(leading_shape(x), x.options());
   const int64_t dim = x.size(-1);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_cpu", [&] {
     const scalar_t* xp = xc.const_data_ptr<scalar_t>();
@@ -82,15 +93,25 @@ at::Tensor gaussian_logprob_cpu(const at::Tensor& x, const at::Tensor& mean,
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, out.numel(), grain_rows(dim), [&](int64_t begin, int64_t end) {
       scalar_t buf[kChunk];
-      for_each_chunk(begin, end, dim, [&](int64_t r0, int64_t rows, int64_t e0, int64_t n) {
-        terms(xp + e0, mp + e0, vp + e0, buf, n);
-        const int64_t per_row = n / rows;
-        for (int64_t k = 0; k < rows; ++k) {
-          scalar_t acc = op[r0 + k];  // zero, or the partial sum of a row split into chunks
-          for (int64_t d = 0; d < per_row; ++d) acc += buf[k * per_row + d];
-          op[r0 + k] = acc;
+      if (dim > kChunk) {  // long rows: one row at a time, its chunks' sums accumulated in Acc
+        for (int64_t r = begin; r < end; ++r) {
+          Acc<scalar_t> acc = 0;
+          for (int64_t off = 0; off < dim; off += kChunk) {
+            const int64_t e0 = r * dim + off;
+            const int64_t n = std::min(kChunk, dim - off);
+            terms(xp + e0, mp + e0, vp + e0, buf, n);
+            acc += sum_terms(buf, n);
+          }
+          op[r] = gaussian_logprob_total<scalar_t>(acc);
         }
-      });
+        return;
+      }
+      const int64_t step = dim == 0 ? end - begin : kChunk / dim;  // whole rows per chunk
+      for (int64_t r0 = begin; r0 < end; r0 += step) {
+        const int64_t rows = std::min(step, end - r0);
+        terms(xp + r0 * dim, mp + r0 * dim, vp + r0 * dim, buf, rows * dim);
+        row_totals(buf, rows, dim, op + r0);
+      }
     });
   });
   return out;

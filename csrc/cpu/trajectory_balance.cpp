@@ -7,14 +7,16 @@
 //
 // Forward: a task evaluates TB1 over a trajectory's elements in chunks of at most kChunk, in an
 // element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a stack
-// buffer that is then summed in order; log_w_b = log_reward_b + that sum. The batch loss (TB2) is then
-// reduced on the calling thread in a fixed order (blocks of kReduceBlock trajectories, sequentially), so
-// the result does not depend on the number of threads.
+// buffer that is then summed in double (sum.h); log_w_b = log_reward_b + the trajectory's sum, rounded
+// once to the input type (float trajectories of millions of terms keep float accuracy). The batch
+// loss (TB2) is then reduced on the calling thread in double and a fixed order (blocks of kReduceBlock
+// trajectories, sequentially), so the result does not depend on the number of threads.
 //
-// Backward: the coefficients g_b (TB3) and the log_z gradient are computed the same fixed way; then
-// each task walks a trajectory's states element by element: state j receives the generation term of
-// step j - D (j >= D) and the destruction term of step j (j < T*D), so each parameter gradient is
-// written once and each state gradient is the sum of its two contributions, with no scatter.
+// Backward: d loss / d baseline (the log_z gradient) and then the coefficients g_b (TB3) are computed
+// the same fixed way; then each task walks a trajectory's states element by element: state j receives
+// the generation term of step j - D (j >= D) and the destruction term of step j (j < T*D), so each
+// parameter gradient is written once and each state gradient is the sum of its two contributions,
+// with no scatter.
 // Element loops are multiversioned (multiversion.h), as in gaussian_logprob.cpp.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -28,6 +30,7 @@
 #include "ads_bench/trajectory_balance.h"
 
 #include "multiversion.h"
+#include "sum.h"
 
 namespace ads_bench {
 namespace {
@@ -40,15 +43,15 @@ int64_t grain_trajectories(int64_t elements_per_trajectory) {
   return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(elements_per_trajectory, 1));
 }
 
-// sum_{b < n} value(b) in a fixed order: partial sums over consecutive blocks of kReduceBlock, added
-// in sequence (accuracy of a two-level sum, independent of threads).
+// sum_{b < n} value(b) in Acc<T> and a fixed order: partial sums over consecutive blocks of
+// kReduceBlock, added in sequence (a two-level sum, independent of threads).
 template <typename T, typename Fn>
-T ordered_sum(int64_t n, Fn value) {
-  T total = T(0);
+Acc<T> ordered_sum(int64_t n, Fn value) {
+  Acc<T> total = 0;
   for (int64_t b0 = 0; b0 < n; b0 += kReduceBlock) {
     const int64_t b1 = std::min(n, b0 + kReduceBlock);
-    T part = T(0);
-    for (int64_t b = b0; b < b1; ++b) part += value(b);
+    Acc<T> part = 0;
+    for (int64_t b = b0; b < b1; ++b) part += static_cast<Acc<T>>(value(b));
     total += part;
   }
   return total;
@@ -107,11 +110,13 @@ std::vector<T> keep_per_element(const at::Tensor& step_mask, int64_t dim) {
   return keep;
 }
 
-// The loss's baseline c: log_z (TB) or the batch mean of log_w (VarGrad; NaN for B = 0).
+// The loss's baseline c: log_z (TB) or the batch mean of log_w (VarGrad; NaN for B = 0), summed in
+// Acc<T> and rounded once to T.
 template <typename T>
 T baseline(const T* log_w, int64_t batch, const std::optional<at::Tensor>& log_z) {
   if (log_z.has_value()) return log_z->const_data_ptr<T>()[0];
-  return ordered_sum<T>(batch, [&](int64_t b) { return log_w[b]; }) / T(batch);
+  const Acc<T> sum = ordered_sum<T>(batch, [&](int64_t b) { return log_w[b]; });
+  return static_cast<T>(sum / static_cast<Acc<T>>(batch));
 }
 
 void check_cpu(const char* op, const at::Tensor& states) {
@@ -154,19 +159,20 @@ std::tuple<at::Tensor, at::Tensor> trajectory_balance_cpu(
       for (int64_t b = begin; b < end; ++b) {
         const T* xb = xp + b * (elements + dim);
         const int64_t pb = b * elements;
-        T acc = T(0);
+        Acc<T> acc = 0;
         for (int64_t e0 = 0; e0 < elements; e0 += kChunk) {
           const int64_t n = std::min(kChunk, elements - e0);
           log_w_terms(xb + e0, xb + e0 + dim, fmp + pb + e0, fvp + pb + e0, bmp + pb + e0,
                       bvp + pb + e0, kp + e0, buf, n);
-          for (int64_t i = 0; i < n; ++i) acc += buf[i];
+          acc += sum_terms(buf, n);
         }
-        wp[b] = rp[b] + acc;
+        wp[b] = static_cast<T>(static_cast<Acc<T>>(rp[b]) + acc);
       }
     });
     const T c = baseline(wp, sz.batch, log_z);
-    const T sum = ordered_sum<T>(sz.batch, [&](int64_t b) { return tb_loss_term(wp[b], c); });
-    loss.mutable_data_ptr<T>()[0] = sum / T(sz.batch);  // NaN (0/0) for an empty batch
+    const Acc<T> sum = ordered_sum<T>(sz.batch, [&](int64_t b) { return tb_loss_term(wp[b], c); });
+    // NaN (0/0) for an empty batch
+    loss.mutable_data_ptr<T>()[0] = static_cast<T>(sum / static_cast<Acc<T>>(sz.batch));
   });
   return {loss, log_w};
 }
@@ -211,11 +217,15 @@ trajectory_balance_backward_cpu(const at::Tensor& grad_loss, const at::Tensor& g
     T* coef = grad_log_reward.mutable_data_ptr<T>();
     const T c = baseline(wp, sz.batch, log_z);
     const T inv_batch = T(1) / T(sz.batch);
-    for (int64_t b = 0; b < sz.batch; ++b) coef[b] = tb_coefficient(gl, gwp[b], wp[b], c, inv_batch);
-    const T dz = T(0) - ordered_sum<T>(sz.batch, [&](int64_t b) {
-                   return tb_loss_grad(gl, wp[b], c, inv_batch);
-                 });
-    grad_log_z.mutable_data_ptr<T>()[0] = log_z.has_value() ? dz : T(0);
+    // dc = d loss / d c (TB3): the log_z gradient (TB), or spread over log_w by the mean (VarGrad).
+    const T dc = static_cast<T>(Acc<T>(0) - ordered_sum<T>(sz.batch, [&](int64_t b) {
+                                   return tb_loss_grad(gl, wp[b], c, inv_batch);
+                                 }));
+    const T through_baseline = log_z.has_value() ? T(0) : dc * inv_batch;
+    for (int64_t b = 0; b < sz.batch; ++b) {
+      coef[b] = tb_coefficient(gl, gwp[b], wp[b], c, inv_batch, through_baseline);
+    }
+    grad_log_z.mutable_data_ptr<T>()[0] = log_z.has_value() ? dc : T(0);
 
     const T* xp = xc.const_data_ptr<T>();
     const T* fmp = fmc.const_data_ptr<T>();

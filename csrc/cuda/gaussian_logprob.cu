@@ -4,7 +4,8 @@
 // PyTorch's CUDA headers; gaussian_logprob_binding.cpp owns every at::Tensor.
 // Layout: contiguous [rows, dim] inputs; forward writes [rows], backward writes three [rows, dim].
 // One thread per row: the field's dimensions are small (D <= 32 in Table 1), so a row's sum is a short
-// sequential loop and needs no cross-thread reduction. Launch sizes and loops are the *_plan and
+// sequential loop and needs no cross-thread reduction; it accumulates in Acc<T> (double), as the CPU
+// kernel does, so a long float row keeps float accuracy. Launch sizes and loops are the *_plan and
 // for_each_* functions of ads_bench/launch.h, which the test suite also runs on the CPU.
 #include <cuda_runtime.h>
 
@@ -21,11 +22,11 @@ __global__ void gaussian_logprob_fwd_kernel(const T* __restrict__ x, const T* __
                                             int64_t rows, int64_t dim) {
   for_each_grid_item(blockIdx.x, threadIdx.x, gridDim.x, blockDim.x, rows, [&](int64_t r) {
     const int64_t base = r * dim;
-    T acc = T(0);
+    Acc<T> acc = 0;  // double, for float rows too (see ads_bench/common.h)
     for (int64_t d = 0; d < dim; ++d) {
       acc += gaussian_logprob_term(x[base + d], mean[base + d], log_var[base + d]);
     }
-    out[r] = acc;
+    out[r] = gaussian_logprob_total<T>(acc);
   });
 }
 

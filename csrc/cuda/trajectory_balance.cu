@@ -4,6 +4,8 @@
 // plain nvcc; trajectory_balance_binding.cpp owns every at::Tensor. Layout: contiguous states
 // [B, T+1, D], parameters [B, T, D], step_mask [T] (bool), per-trajectory vectors [B].
 //
+// Every sum accumulates in Acc<T> (double, for float inputs too; ads_bench/common.h), as on the CPU,
+// and is rounded once to the input type.
 // Forward, two launches, no atomics, deterministic:
 //  1. log_w: the segmented mapping of ads_bench/launch.h, one block per trajectory (grid-striding over
 //     the batch). Each thread sums TB1 over a strided subset of the trajectory's T*D terms, then
@@ -11,8 +13,8 @@
 //     >= T*D in [32, 256] (a template parameter of BlockReduce), so short trajectories use one warp.
 //  2. loss: one block reduces log_w (its mean first, for VarGrad) with cub::BlockReduce (TB2).
 // Backward, two launches:
-//  1. one block computes the baseline, the coefficients g_b (TB3, written as the log_reward gradient)
-//     and the log_z gradient (a BlockReduce);
+//  1. one block computes the baseline, d loss / d baseline (a BlockReduce; the log_z gradient) and
+//     then the coefficients g_b (TB3, written as the log_reward gradient);
 //  2. one thread per state element (1-D grid-stride): state (b, s, d) takes the generation term of step
 //     s-1 and the destruction term of step s (TB4), writes those terms' parameter gradients and the sum
 //     of its two contributions; every output element is written exactly once, so no scatter.
@@ -36,33 +38,34 @@ __global__ void __launch_bounds__(kThreads)
                     const T* __restrict__ bwd_log_var, const T* __restrict__ log_reward,
                     const bool* __restrict__ step_mask, T* __restrict__ log_w, int64_t batch,
                     int64_t steps, int64_t dim) {
-  using Reduce = cub::BlockReduce<T, kThreads>;
+  using Reduce = cub::BlockReduce<Acc<T>, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
   const int64_t elements = steps * dim;
   for_each_block_segment(blockIdx.x, gridDim.x, batch, [&](int64_t b) {
     const T* x = states + b * (elements + dim);
     const int64_t p = b * elements;
-    T acc = T(0);
+    Acc<T> acc = 0;
     for_each_segment_item(threadIdx.x, kThreads, elements, [&](int64_t e) {
       acc += tb_log_w_term(x[e], x[e + dim], fwd_mean[p + e], fwd_log_var[p + e], bwd_mean[p + e],
                            bwd_log_var[p + e], step_mask[e / dim]);
     });
-    const T total = Reduce(temp).Sum(acc);  // valid in thread 0
-    if (threadIdx.x == 0) log_w[b] = log_reward[b] + total;
+    const Acc<T> total = Reduce(temp).Sum(acc);  // valid in thread 0
+    if (threadIdx.x == 0) log_w[b] = static_cast<T>(static_cast<Acc<T>>(log_reward[b]) + total);
     __syncthreads();  // temp is reused for the next trajectory
   });
 }
 
 // The loss's baseline, in every thread of a one-block launch: *log_z (TB) or the mean of log_w
-// (VarGrad; NaN for an empty batch). `temp` may be reused afterwards (a barrier follows its use).
+// (VarGrad; NaN for an empty batch), summed in Acc<T> and rounded once to T. `temp` may be reused
+// afterwards (a barrier follows its use).
 template <typename T, typename Reduce>
 __device__ T block_baseline(const T* __restrict__ log_w, const T* __restrict__ log_z,
                             int64_t batch, typename Reduce::TempStorage& temp, T& shared) {
   if (log_z != nullptr) return *log_z;
-  T acc = T(0);
+  Acc<T> acc = 0;
   for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch, [&](int64_t b) { acc += log_w[b]; });
-  const T total = Reduce(temp).Sum(acc);
-  if (threadIdx.x == 0) shared = total / T(batch);
+  const Acc<T> total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) shared = static_cast<T>(total / static_cast<Acc<T>>(batch));
   __syncthreads();
   return shared;
 }
@@ -71,15 +74,16 @@ template <typename T>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     tb_loss_kernel(const T* __restrict__ log_w, const T* __restrict__ log_z, T* __restrict__ loss,
                    int64_t batch) {
-  using Reduce = cub::BlockReduce<T, kThreadsPerBlock>;
+  using Reduce = cub::BlockReduce<Acc<T>, kThreadsPerBlock>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ T mean;
   const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
-  T acc = T(0);
+  Acc<T> acc = 0;
   for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch,
                         [&](int64_t b) { acc += tb_loss_term(log_w[b], c); });
-  const T total = Reduce(temp).Sum(acc);
-  if (threadIdx.x == 0) *loss = total / T(batch);  // NaN (0/0) for an empty batch
+  const Acc<T> total = Reduce(temp).Sum(acc);
+  // NaN (0/0) for an empty batch
+  if (threadIdx.x == 0) *loss = static_cast<T>(total / static_cast<Acc<T>>(batch));
 }
 
 template <typename T>
@@ -87,20 +91,26 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     tb_coefficient_kernel(const T* __restrict__ grad_loss, const T* __restrict__ grad_log_w,
                           const T* __restrict__ log_w, const T* __restrict__ log_z,
                           T* __restrict__ coefficient, T* __restrict__ grad_log_z, int64_t batch) {
-  using Reduce = cub::BlockReduce<T, kThreadsPerBlock>;
+  using Reduce = cub::BlockReduce<Acc<T>, kThreadsPerBlock>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ T mean;
   const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
+  __shared__ T dc;  // d loss / d c (TB3)
   const T gl = *grad_loss;
   const T inv_batch = T(1) / T(batch);
-  T acc = T(0);
+  Acc<T> acc = 0;
+  for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch,
+                        [&](int64_t b) { acc += tb_loss_grad(gl, log_w[b], c, inv_batch); });
+  const Acc<T> total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) {
+    dc = static_cast<T>(Acc<T>(0) - total);
+    *grad_log_z = log_z != nullptr ? dc : T(0);
+  }
+  __syncthreads();
+  const T through_baseline = log_z != nullptr ? T(0) : dc * inv_batch;
   for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch, [&](int64_t b) {
-    const T w = log_w[b];
-    coefficient[b] = tb_coefficient(gl, grad_log_w[b], w, c, inv_batch);
-    acc += tb_loss_grad(gl, w, c, inv_batch);
+    coefficient[b] = tb_coefficient(gl, grad_log_w[b], log_w[b], c, inv_batch, through_baseline);
   });
-  const T total = Reduce(temp).Sum(acc);
-  if (threadIdx.x == 0) *grad_log_z = log_z != nullptr ? T(0) - total : T(0);
 }
 
 template <typename T>

@@ -6,12 +6,16 @@
 // density and contribute exactly 0, whatever their parameters hold. With G1 of ads_bench/gaussian.h,
 //     log w_b = log R_b + sum_{t,d} [ keep_t * G1(x_{b,t,d}; bwd) - G1(x_{b,t+1,d}; fwd) ]      (TB1)
 //     loss    = 1/B * sum_b (log w_b - c)^2,   c = log Z (TB) or 1/B sum_b log w_b (VarGrad)    (TB2)
-// Gradients. For VarGrad the derivative through the mean vanishes (sum_b (log w_b - c) = 0), so both
-// losses have d loss / d log w_b = 2 (log w_b - c) / B, and for TB d loss / d log Z = -sum_b of it.
-// With upstream gradients grad_loss (scalar) and grad_log_w_b, each trajectory's coefficient is
-//     g_b = grad_loss * 2 (log w_b - c) / B + grad_log_w_b,                                    (TB3)
+// Gradients. With upstream gradients grad_loss (scalar) and grad_log_w_b, the direct part of the loss's
+// gradient is l_b = grad_loss * 2 (log w_b - c) / B, and d loss / d c = -sum_b l_b =: dc (the log Z
+// gradient, for TB). For VarGrad, c = 1/B sum_b log w_b adds dc / B to every trajectory's gradient;
+// that term is zero in exact arithmetic (sum_b (log w_b - c) = 0) but is kept, as the reference's
+// autograd keeps it, so that one non-finite log w makes every gradient NaN exactly as there. Each
+// trajectory's coefficient is
+//     g_b = l_b + grad_log_w_b + [VarGrad] dc / B,                                              (TB3)
 // which is also the gradient of log R_b; the per-coordinate gradients are G2 with upstream -g_b for the
 // generation term (at x_{t+1}) and keep_t * g_b for the destruction term (at x_t).               (TB4)
+// Sums over terms and trajectories accumulate in Acc<T> (double; ads_bench/common.h).
 // These functions are the single source of truth for (TB1)-(TB4); CPU and CUDA kernels both call them.
 #pragma once
 
@@ -44,10 +48,11 @@ ADS_HD T tb_loss_grad(T grad_loss, T log_w, T baseline, T inv_batch) {
   return grad_loss * T(2) * (log_w - baseline) * inv_batch;
 }
 
-// (TB3) the trajectory's coefficient g_b.
+// (TB3) the trajectory's coefficient g_b; through_baseline is dc / B for VarGrad, 0 for TB.
 template <typename T>
-ADS_HD T tb_coefficient(T grad_loss, T grad_log_w, T log_w, T baseline, T inv_batch) {
-  return tb_loss_grad(grad_loss, log_w, baseline, inv_batch) + grad_log_w;
+ADS_HD T tb_coefficient(T grad_loss, T grad_log_w, T log_w, T baseline, T inv_batch,
+                        T through_baseline) {
+  return tb_loss_grad(grad_loss, log_w, baseline, inv_batch) + grad_log_w + through_baseline;
 }
 
 // (TB4), generation term of one coordinate: gradients of -G1(x_next; fwd_mean, fwd_log_var) times g.
