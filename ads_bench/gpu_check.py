@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import datetime
-import json
 import math
 import os
 import platform
@@ -42,6 +41,7 @@ import torch
 
 from ads_bench.ops import build_info, gaussian_logprob, reference, trajectory_balance
 from ads_bench.ops._extension import registered_kernels
+from ads_bench.store import atomic_write_json
 
 __all__ = ["H100_SXM_BYTES_PER_S", "KERNEL_SHAPES", "fused_bytes", "main", "run"]
 
@@ -391,11 +391,10 @@ def _finite(obj):
 
 
 def write_record(record: dict, path: str | os.PathLike) -> None:
+    """``record`` as JSON at ``path`` (NaN/inf as null), written atomically by the run store."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(record), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, _finite(record))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ paper's scale (25 000 iterations, 5 seeds, N = 2000 evaluation samples).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -19,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ads_bench.store import atomic_write_json, atomic_write_text
 from ads_bench.sweep import RunRecord, RunSpec, run_sweep
 
 REPO = Path(__file__).resolve().parents[1]
+PAPER_FIGURES = REPO / "paper_figures"  # the committed figures (README: which budget made them)
 BUILTIN = ["fixed", "fixed-learnvar", "bounded", "adaptive", "adaptive-vargrad", "adaptive-tlm"]
 BASELINES = ["pis", "dis", "dds"]
 TABLE1_METHODS = BUILTIN + BASELINES
@@ -79,6 +80,29 @@ def add_sweep_arguments(p: argparse.ArgumentParser, default_out: str = "results"
     p.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     p.add_argument("--seeds", type=int, nargs="+", help="override the budget's seeds")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def add_figures_argument(p: argparse.ArgumentParser) -> None:
+    """``--figures-dir``; see :func:`figures_dir` for its default."""
+    p.add_argument(
+        "--figures-dir",
+        help="where the PNG/PDF files go (default: OUT/figures); '--figures-dir paper_figures' "
+        "replaces the committed figures, so use it only at the budget the README lists",
+    )
+
+
+def figures_dir(args: argparse.Namespace) -> Path:
+    """The figures folder: ``--figures-dir`` if given, else ``OUT/figures``, so a run at another
+    budget never replaces the committed ``paper_figures/``; smoke figures may never go there."""
+    if args.figures_dir is None:
+        return Path(args.out) / "figures"
+    path = Path(args.figures_dir)
+    if args.budget == "smoke" and path.resolve() == PAPER_FIGURES.resolve():
+        raise SystemExit(
+            f"error: the smoke budget's figures mean nothing; not writing them into {path} "
+            "(omit --figures-dir to write them under --out)"
+        )
+    return path
 
 
 def budget_of(args: argparse.Namespace) -> Budget:
@@ -149,14 +173,15 @@ def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """``text`` to ``path`` atomically (:func:`ads_bench.store.atomic_write_text`), parents made."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, indent=2, default=str, allow_nan=True))
+    """``data`` as indented JSON (NaN/inf kept) to ``path`` atomically, parents made."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, data)
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -40,7 +40,9 @@ the same verdict and diagnostics for them; a run whose ELBO gap exceeds :data:`D
 counted as diverged.
 
 Every stage goes through the resumable sweep runner, so a killed study resumes without redoing
-finished runs. Writes ``OUT/adaptive_study.{md,json}`` and ``FIGURES/adaptive_study_*.{png,pdf}``.
+finished runs. Writes ``OUT/adaptive_study.{md,json}`` and ``FIGURES/adaptive_study_*.{png,pdf}``,
+``FIGURES`` being ``--figures-dir`` (default ``OUT/figures``; ``--figures-dir paper_figures``
+replaces the committed figures, which only the quick budget should do).
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ import claims
 import torch
 from _common import (
     BUDGETS,
+    add_figures_argument,
     add_sweep_arguments,
     atomic_write,
+    figures_dir,
     fmt,
     md_table,
     mean_ci,
@@ -71,6 +75,7 @@ from _common import (
 
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
 from ads_bench.rollout import forward_rollout
+from ads_bench.store import RunDir, StoreError
 from ads_bench.sweep import RunSpec
 
 CELLS = [("gmm25", 5), ("gmm25", 10), ("manywell", 5), ("manywell", 10)]
@@ -294,9 +299,7 @@ def destruction_shift(model, n: int = 256, seed: int = 0) -> dict:
 
 
 def _load(run_dir):
-    from figures import load_model
-
-    return load_model(run_dir)
+    return RunDir(run_dir).load_model()
 
 
 def diagnostics(records, cells=REPORT_CELLS) -> dict:
@@ -332,7 +335,7 @@ def diagnostics(records, cells=REPORT_CELLS) -> dict:
         for r in ok if learned else []:
             try:
                 shifts.append(destruction_shift(_load(r.path)[1]))
-            except FileNotFoundError:
+            except StoreError:  # no final checkpoint (or a damaged one): no shift to measure
                 continue
         if shifts:
             row["shift"] = {key: statistics.fmean(s[key] for s in shifts) for key in shifts[0]}
@@ -377,7 +380,7 @@ def draw_figures(records, diag: dict, fig_dir: Path, note: str) -> list[str]:
             continue
         try:
             model = _load(rec.path)[1]
-        except FileNotFoundError:
+        except StoreError:
             continue
         files += plot_destruction_variance(
             destruction_correction(model), fig_dir / f"adaptive_study_destruction_variance_T{steps}",
@@ -538,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidates", type=int, help="random candidates per family (budget default)")
     p.add_argument("--keep", type=int, default=2, help="minimum survivors per rung")
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate draw")
-    p.add_argument("--figures-dir", default="paper_figures", help="where the PNG/PDF files go")
+    add_figures_argument(p)
     p.add_argument(
         "--confirm-cells",
         nargs="+",
@@ -551,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds:
         p.error("--seeds is fixed by the study: selection on 0-4, report on 5-9")
     confirm_cells = _cells(args.confirm_cells)
+    fig_dir = figures_dir(args)
     budget = BUDGETS[args.budget]
     start = time.perf_counter()
     log: list = []
@@ -580,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                    "note": f"{full.iterations} iterations, batch {full.batch_size}, N = "
                            f"{full.eval_n}, seeds {list(REPORT_SEEDS)}"}  # fmt: skip
     out = Path(args.out)
-    figures = draw_figures(records, diag, Path(args.figures_dir), note)
+    figures = draw_figures(records, diag, fig_dir, note)
     wall = time.perf_counter() - start
     cost = compute(spent)
     atomic_write(out / "adaptive_study.md",

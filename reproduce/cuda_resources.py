@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import re
 import shutil
@@ -25,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ads_bench.store import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
@@ -169,12 +170,6 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), help="e.g. 80 90")
@@ -197,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{note}\n\n{table}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "cuda_resources.md", f"{note}\n\n{table}\n")
+    atomic_write_text(out / "cuda_resources.md", f"{note}\n\n{table}\n")
     payload = {"nvcc": version, "archs": args.archs, "rows": rows, "errors": errors}
-    _write(out / "cuda_resources.json", json.dumps(payload, indent=2))
+    atomic_write_json(out / "cuda_resources.json", payload)
     return 1 if errors or spills else 0
 
 

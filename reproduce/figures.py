@@ -1,6 +1,7 @@
-"""The paper's figures (SPEC section 7), written to ``paper_figures/<name>.png`` and ``.pdf``.
+"""The paper's figures (SPEC section 7), written to ``OUT/figures/<name>.png`` and ``.pdf``.
 
     python reproduce/figures.py                          # quick budget (provisional numbers)
+    python reproduce/figures.py --figures-dir paper_figures   # replace the committed figures
     python reproduce/figures.py --budget full            # paper scale (25 000 iterations, 5 seeds)
     python reproduce/figures.py --only samples destruction_variance
     python -m pytest tests/benchmarks --benchmark-enable --benchmark-json=results/bench.json
@@ -32,13 +33,17 @@ use exactly Table 1's configuration (``reproduce/table1.py``), so they share its
 ``convergence`` evaluates more often, so its runs are its own. The smoke budget (a plumbing check)
 shortens the T lists to {5, 10}. ``OUT/figures.json`` lists each figure produced or skipped, its
 files and the keys of its source runs (``OUT/runs/<key>/``).
+
+The figures go to ``--figures-dir`` (default ``OUT/figures/``); the committed ``paper_figures/`` is
+written only when asked for by name, so a smoke or full run never silently replaces the figures the
+README's budget made (the smoke budget is refused there outright).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -61,16 +66,25 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
 import torch
-from _common import Budget, add_sweep_arguments, budget_of, finite, mean_std, sweep, write_json
+from _common import (
+    Budget,
+    add_figures_argument,
+    add_sweep_arguments,
+    budget_of,
+    figures_dir,
+    finite,
+    mean_std,
+    sweep,
+    write_json,
+)
 from kernel_speedups import speedup_rows
 from matplotlib.colors import CenteredNorm
 from table1 import build_specs as table1_specs
 
-from ads_bench.config import Config
 from ads_bench.rollout import forward_rollout
+from ads_bench.store import RunDir, atomic_write_bytes
 from ads_bench.sweep import RunRecord, RunSpec, expand_grid
 from ads_bench.targets import get_target
-from ads_bench.training import build_sampler
 
 try:  # optional styling
     import seaborn as sns
@@ -142,15 +156,16 @@ def _title(fig, title: str, note: str) -> None:
 
 
 def save_figure(fig, path: str | os.PathLike) -> list[str]:
-    """Write ``path`` as ``.png`` and ``.pdf``, each atomically (temp name, then ``os.replace``)."""
+    """Write ``path`` as ``.png`` and ``.pdf``, each rendered in memory and written atomically
+    (:func:`ads_bench.store.atomic_write_bytes`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for ext in ("png", "pdf"):
         final = path.with_suffix("." + ext)
-        tmp = final.with_name(final.name + ".tmp")
-        fig.savefig(tmp, format=ext, dpi=150)
-        os.replace(tmp, final)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=150)
+        atomic_write_bytes(final, buf.getvalue())
         written.append(str(final))
     plt.close(fig)
     return written
@@ -165,36 +180,14 @@ def _color(method: str):
     return COLORS.get(method)
 
 
-def _num(text: str | None) -> float | None:
-    if text is None or text == "":
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
 def read_history(run_dir: str | os.PathLike) -> list[dict]:
-    """``history.csv`` of a run as ``[{"iteration": int, "elbo": float|None, ...}]``."""
-    file = Path(run_dir) / "history.csv"
-    if not file.exists():
-        return []
-    with open(file, encoding="utf-8") as fh:
-        return [
-            {"iteration": int(row["iteration"]), **{k: _num(v) for k, v in row.items()
-                                                     if k != "iteration"}}
-            for row in csv.DictReader(fh)
-        ]  # fmt: skip
-
-
-def load_model(run_dir: str | os.PathLike):
-    """``(cfg, model, target)`` of a finished run: config.json and the final checkpoint.pt."""
-    run = Path(run_dir)
-    cfg = Config.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8")))
-    cfg = cfg.with_overrides({"train.device": "cpu"})
-    target = get_target(cfg.target)
-    model = build_sampler(cfg, target)
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    return cfg, model.eval(), target
+    """``history.csv`` of a run (:meth:`RunDir.read_history`) as
+    ``[{"iteration": int, "elbo": float|None, ...}]``, non-finite values as ``None``."""
+    return [
+        {**{k: v if v is None or math.isfinite(v) else None for k, v in row.items()},
+         "iteration": int(row["iteration"])}
+        for row in RunDir(run_dir).read_history()
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- convergence
@@ -334,7 +327,7 @@ def plot_steps(rows: Sequence[dict], path, note: str) -> list[str]:
 
 def draw_samples(run_dir: str | os.PathLike, n: int = SAMPLE_N, seed: int = 0) -> np.ndarray:
     """``n`` terminal states of the trained generation process of a run, ``[n, D]``."""
-    _, model, _ = load_model(run_dir)
+    _, model, _ = RunDir(run_dir).load_model()
     with torch.no_grad():
         traj = forward_rollout(
             model, n, generator=torch.Generator().manual_seed(seed), log_probs=False
@@ -534,7 +527,7 @@ def draw(name: str, records: list[RunRecord], stem: Path, budget: Budget,
         r = _first_ok(records, method="adaptive")
         if r is None:
             return {**entry, "skipped": "the adaptive run did not finish"}
-        _, model, target = load_model(r.path)
+        _, model, target = RunDir(r.path).load_model()
         data = destruction_correction(model, WINDOW.get(target.name, 15.0))
         label = f": adaptive on {r.spec.target}, T = {r.spec.steps}, seed {r.spec.seed}"
         files = plot_destruction_variance(data, stem, note, label)
@@ -562,13 +555,14 @@ def draw(name: str, records: list[RunRecord], stem: Path, budget: Budget,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_sweep_arguments(p)
-    p.add_argument("--figures-dir", default="paper_figures", help="where the PNG/PDF files go")
+    add_figures_argument(p)
     p.add_argument("--bench", help="pytest-benchmark JSON for kernel_speedups "
                    "(default: OUT/bench.json)")  # fmt: skip
     p.add_argument("--only", nargs="+", choices=FIGURES, help="draw only these figures")
     p.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
     args = p.parse_args(argv)
     budget = budget_of(args)
+    fig_dir = figures_dir(args)
     names = list(dict.fromkeys(args.only or FIGURES))
     specs = build_specs(budget, names)
     all_specs = [s for name in names for s in specs.get(name, [])]
@@ -589,7 +583,6 @@ def main(argv: list[str] | None = None) -> int:
         i += n
     torch.set_num_threads(1)  # plotting-time rollouts are small; avoid spin-waiting on a busy CPU
     out = Path(args.out)
-    fig_dir = Path(args.figures_dir)
     manifest_path = out / "figures.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
     python reproduce/gan_latent.py                     # quick budget: ~8 min on 2 busy cores
     python reproduce/gan_latent.py --budget smoke      # plumbing check for tests (seconds)
     python reproduce/gan_latent.py --budget full       # paper-scale training of the samplers
+    python reproduce/gan_latent.py --figures-dir paper_figures   # replace the committed figure
     python reproduce/gan_latent.py --classes 3 8 --beta 2 --methods fixed adaptive
 
 Target: ``gan-latent:y=<class>,beta=<β>,models=<preset>``, i.e. p(z | y) ∝ N(z; 0, I) c(y | G(z))^β
@@ -23,7 +24,9 @@ c^β (≈ exact p(z | y) when class y is not rare under the prior), and the real
 class y (diversity only).
 
 Writes ``OUT/gan_latent.{md,json}`` and ``FIGURES_DIR/gan_latent_samples.{png,pdf}`` (decoded
-samples: one row per sampler and T plus the SIR reference, one column per class). Runs go through
+samples: one row per sampler and T plus the SIR reference, one column per class; ``FIGURES_DIR``
+is ``--figures-dir``, default ``OUT/figures``: the committed ``paper_figures/`` only when named, so
+``--budget smoke`` never replaces them). Runs go through
 the resumable sweep runner (``OUT/runs/``); the models are trained (or loaded from the cache) in
 this process before the sweep starts, so worker processes only load them.
 """
@@ -51,8 +54,10 @@ import torch
 from _common import (
     BUDGETS,
     Budget,
+    add_figures_argument,
     add_sweep_arguments,
     atomic_write,
+    figures_dir,
     finite,
     fmt,
     md_table,
@@ -60,12 +65,13 @@ from _common import (
     sweep,
     write_json,
 )
-from figures import load_model, save_figure
+from figures import save_figure
 
 from ads_bench.gan import conditional_metrics, prior_log_z, sir_latents
 from ads_bench.gan.data import to_unit_range
 from ads_bench.gan.train_models import get_preset, load_models
 from ads_bench.rollout import forward_rollout
+from ads_bench.store import RunDir
 from ads_bench.sweep import RunSpec, expand_grid
 from ads_bench.targets import get_target
 
@@ -124,7 +130,7 @@ def build_specs(gb: GanBudget, classes, methods, steps, beta: float) -> list[Run
 @torch.no_grad()
 def sampler_latents(run_dir: str, n: int, seed: int = 0) -> torch.Tensor:
     """``n`` terminal states ``z [n, d]`` of a trained run's generation process."""
-    _, model, _ = load_model(run_dir)
+    _, model, _ = RunDir(run_dir).load_model()
     gen = torch.Generator().manual_seed(seed)
     return forward_rollout(model, n, generator=gen, log_probs=False).states[:, -1].float()
 
@@ -310,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, default=1.0, help="temperature exponent β (default 1)")
     p.add_argument("--methods", nargs="+", default=METHODS)
     p.add_argument("--steps", type=int, nargs="+", default=STEPS)
-    p.add_argument("--figures-dir", default="paper_figures", help="where the PNG/PDF files go")
+    add_figures_argument(p)
     args = p.parse_args(argv)
+    fig_dir = figures_dir(args)
     gb = GAN_BUDGETS[args.budget]
     if args.seeds:
         note = f"{gb.sweep.note} [seeds overridden: {', '.join(map(str, args.seeds))}]"
@@ -337,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(records) - cached} runs trained, {cached} cached")  # fmt: skip
     text = render(rows, refs, report, gb, args.beta, wall, provenance)
     files = plot_samples(images, refs, classes, args.methods, args.steps, gb.sweep.note,
-                         Path(args.figures_dir) / FIGURE)  # fmt: skip
+                         fig_dir / FIGURE)  # fmt: skip
     atomic_write(out / "gan_latent.md", text)
     write_json(out / "gan_latent.json", {
         "budget": gb.sweep.name, "note": gb.sweep.note, "beta": args.beta, "classes": classes,

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import defaultdict
 
 from ads_bench.gpu_check import H100_SXM_BYTES_PER_S, fused_bytes, roofline_seconds
+from ads_bench.store import atomic_write_text
 
 BANDWIDTH = f"{H100_SXM_BYTES_PER_S / 1e12:.2f} TB/s"
 
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     table = f"{header}\n\n{to_markdown(rows)}\n"
     print(table)
     if args.out:
-        tmp = f"{args.out}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(table)
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, table)
     return 0
 
 

@@ -44,6 +44,7 @@ from _common import (
 )
 
 from ads_bench.published import SENDERA2024_METHODS, sendera2024
+from ads_bench.store import RunDir
 from ads_bench.sweep import RunSpec, expand_grid
 
 #: (metric key, column title, better)
@@ -65,15 +66,9 @@ def build_specs(budget, targets, methods, steps) -> list[RunSpec]:
 
 
 def _history(path: str) -> list[dict]:
-    file = Path(path) / "history.csv"
-    if not file.exists():
-        return []
-    rows = []
-    with open(file, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            elbo = row.get("elbo")
-            rows.append({"iteration": int(row["iteration"]), "elbo": float(elbo) if elbo else None})
-    return rows
+    """The ELBO curve of a run's ``history.csv`` (:meth:`RunDir.read_history`)."""
+    return [{"iteration": int(row["iteration"]), "elbo": row.get("elbo")}
+            for row in RunDir(path).read_history()]  # fmt: skip
 
 
 def aggregate(records) -> list[dict]:

@@ -16,7 +16,6 @@ Writes ``OUT/targets_demo.json`` (atomically) with the resolved arguments, seed,
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -28,6 +27,7 @@ import torch
 from ads_bench import __version__
 from ads_bench.metrics import evaluate_log_weights, evaluate_samples
 from ads_bench.ops import build_info
+from ads_bench.store import atomic_write_json
 from ads_bench.targets import TARGETS, get_target
 
 
@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "targets_demo.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(path + ".tmp", path)
+    atomic_write_json(path, result)
     print(f"\nwrote {path}")
     return 0 if all(r["elbo_le_logz_le_eubo"] for r in rows) else 1
 

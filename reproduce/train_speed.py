@@ -13,7 +13,6 @@ optimiser step; evaluation excluded) and the speed-ups over the reference. Write
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -21,6 +20,7 @@ import torch
 
 from ads_bench.methods import make_config
 from ads_bench.ops import build_info
+from ads_bench.store import atomic_write_json
 from ads_bench.training import train
 
 
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "build_info": build_info(),
     }
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(path + ".tmp", path)
+    atomic_write_json(path, payload)
     print(f"wrote {path}")
     return 0
 

@@ -1,12 +1,16 @@
-"""reproduce/figures.py: every figure is drawn end to end at the smoke budget, and the plotting code
-of the kernel speed-ups figure works on a synthetic benchmark dict (a test of the code, not a result)."""
+"""reproduce/figures.py: every figure is drawn end to end at the smoke budget (into ``OUT/figures``,
+leaving the committed ``paper_figures/`` byte for byte as it was), and the plotting code of the kernel
+speed-ups figure works on a synthetic benchmark dict (a test of the code, not a result)."""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,30 +24,60 @@ sys.path.insert(0, str(ROOT / "reproduce"))
 RUN_FIGURES = ["convergence", "steps", "samples", "destruction_variance"]
 
 
+def paper_figures_digest() -> dict[str, str]:
+    """SHA-256 of every file of the committed ``paper_figures/``, by path (the smoke runs of the
+    figure scripts in this file, test_reproduce.py and test_gan_latent.py compare it before/after)."""
+    folder = ROOT / "paper_figures"
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """``figures.py --budget smoke`` with the default figures folder (``OUT/figures``)."""
     out = tmp_path_factory.mktemp("figures")
+    before = paper_figures_digest()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "reproduce" / "figures.py"), "--budget", "smoke",
-         "--out", str(out), "--figures-dir", str(out / "fig"), "--workers", "2"],
+         "--out", str(out), "--workers", "2"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out, proc
+    return SimpleNamespace(out=out, proc=proc, before=before, after=paper_figures_digest())
 
 
-def test_every_figure_is_written(smoke):
-    out, _ = smoke
+def test_every_figure_is_written_under_out(smoke):
+    fig = smoke.out / "figures"
     for name in RUN_FIGURES:
         for ext in ("png", "pdf"):
-            file = out / "fig" / f"{name}.{ext}"
+            file = fig / f"{name}.{ext}"
             assert file.exists() and file.stat().st_size > 1000, file
-    assert not list((out / "fig").glob("*.tmp")), "a temporary file was left behind"
+    assert not [p for p in fig.iterdir() if p.name.startswith(".")], "a temporary file was left"
+
+
+def test_smoke_figures_leave_paper_figures_unchanged(smoke):
+    assert smoke.before, "paper_figures/ holds no files to compare"
+    assert smoke.after == smoke.before
+    manifest = json.loads((smoke.out / "figures.json").read_text())
+    assert manifest["figures_dir"] == str(smoke.out / "figures")
+
+
+def test_figures_dir_defaults_under_out_and_refuses_smoke_in_paper_figures():
+    from _common import figures_dir
+
+    def args(budget, where):
+        return argparse.Namespace(budget=budget, out="OUT", figures_dir=where)
+
+    assert figures_dir(args("quick", None)) == Path("OUT", "figures")
+    paper = str(ROOT / "paper_figures")
+    assert figures_dir(args("quick", paper)) == Path(paper)  # only when asked for by name
+    with pytest.raises(SystemExit, match="smoke budget"):
+        figures_dir(args("smoke", paper))
 
 
 def test_kernel_speedups_is_skipped_with_the_command(smoke):
-    out, proc = smoke
-    assert not (out / "fig" / "kernel_speedups.png").exists()
+    out, proc = smoke.out, smoke.proc
+    assert not (out / "figures" / "kernel_speedups.png").exists()
     command = (
         "python -m pytest tests/benchmarks --benchmark-enable "
         f"--benchmark-json={out / 'bench.json'}"
@@ -52,14 +86,14 @@ def test_kernel_speedups_is_skipped_with_the_command(smoke):
 
 
 def test_manifest_lists_figures_and_runs(smoke):
-    out, _ = smoke
+    out = smoke.out
     manifest = json.loads((out / "figures.json").read_text())
     assert manifest["budget"] == "smoke"
     figures = manifest["figures"]
     for name in RUN_FIGURES:
         entry = figures[name]
         assert sorted(entry["files"]) == sorted(
-            str(out / "fig" / f"{name}.{ext}") for ext in ("png", "pdf")
+            str(out / "figures" / f"{name}.{ext}") for ext in ("png", "pdf")
         )
         assert entry["runs"] and entry["used_runs"] and not entry["failed_runs"]
         assert all((out / "runs" / key / "result.json").exists() for key in entry["runs"])

@@ -113,6 +113,37 @@ def test_cache_is_reused_keyed_and_deterministic(cache, smoke_models, tmp_path):
         load_models(tiny, cache_dir=tmp_path / "empty", train=False)
 
 
+def test_cache_folder_is_locked_while_training_and_repaired(tmp_path):
+    """A process that finds the folder locked waits and loads what the holder trained (trained
+    once); a half-written or foreign folder is cleared and retrained."""
+    import threading
+
+    from ads_bench.gan.train_models import _train_into
+    from ads_bench.store import RunDir
+
+    tiny = get_preset("smoke", gan_steps=10, c_steps=10, report_n=50, latent_dim=8)
+    holder = RunDir(tmp_path / tiny.key())
+    holder.acquire()
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(m=load_models(tiny, cache_dir=tmp_path)))
+    waiter.start()
+    try:
+        waiter.join(1.5)
+        assert waiter.is_alive(), "load_models did not wait for the lock"
+        _train_into(tiny, holder.path, progress=False)
+    finally:
+        holder.release()
+    waiter.join(60)
+    assert not got["m"].trained_now and got["m"].path == holder.path
+
+    (holder.path / "classifier.pt").write_bytes(b"half a file")
+    (holder.path / "config.json").write_text(json.dumps({"another": "config"}))
+    (holder.path / "stray.txt").write_text("from elsewhere")
+    again = load_models(tiny, cache_dir=tmp_path)
+    assert again.trained_now and not (holder.path / "stray.txt").exists()
+    assert json.loads((holder.path / "config.json").read_text()) == tiny.as_dict()
+
+
 # ---------------------------------------------------------------------------------- the target
 
 
@@ -286,9 +317,13 @@ def test_model_training_cli_dry_run(cache):
 
 
 def test_reproduce_smoke(smoke_models, tmp_path):
-    fig = tmp_path / "fig"
+    from test_figures import paper_figures_digest
+
+    fig = tmp_path / "figures"  # the default: smoke pictures never replace the committed ones
+    committed = paper_figures_digest()
     proc = _run([str(ROOT / "reproduce" / "gan_latent.py"), "--budget", "smoke", "--out",
-                 str(tmp_path), "--figures-dir", str(fig), "--workers", "2", "--quiet"])  # fmt: skip
+                 str(tmp_path), "--workers", "2", "--quiet"])  # fmt: skip
+    assert paper_figures_digest() == committed
     md = (tmp_path / "gan_latent.md").read_text()
     assert "smoke budget" in md and "| 5 | adaptive |" in md and "| 10 | fixed |" in md
     assert "SIR from the prior" in md and md in proc.stdout

@@ -62,6 +62,8 @@ def test_kernel_speedups_table(tmp_path):
 
 sys.path.insert(0, str(ROOT / "reproduce"))
 
+from test_figures import paper_figures_digest  # noqa: E402
+
 
 def _finite_or_failed(row: dict, keys) -> bool:
     if row["n_failed"] == row["n_runs"]:
@@ -172,10 +174,11 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     assert set(CELLS) < set(REPORT_CELLS) and ("gmm40", 5) in REPORT_CELLS
     assert BASES["adaptive"] == ADAPTIVE_STUDY_BASE  # the study starts from the paper's setup
     (tmp_path / "table1.json").write_text(json.dumps({"note": "", "rows": []}))
-    figs = tmp_path / "figs"
+    figs = tmp_path / "figures"  # the default: the committed paper_figures/ stay as they are
+    committed = paper_figures_digest()
     _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers", "2",
-         "--quiet", "--figures-dir", str(figs), "--confirm-cells", "gmm25:5",
-         "--confirm-budget", "smoke")  # fmt: skip
+         "--quiet", "--confirm-cells", "gmm25:5", "--confirm-budget", "smoke")  # fmt: skip
+    assert paper_figures_digest() == committed
     data = json.loads((tmp_path / "adaptive_study.json").read_text())
     assert set(data["winners"]) == set(SPACES)
     assert len(data["verdict"]) == 4 * len(REPORT_CELLS)
@@ -214,6 +217,7 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     again = _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers",
                  "2", "--figures-dir", str(figs), "--confirm-cells", "gmm25:5",
                  "--confirm-budget", "smoke")  # fmt: skip
+    assert data["figures"] and all(Path(f).parent == figs for f in data["figures"])
     assert " 0 done," in again.stderr and "failed" in again.stderr
     assert all(
         " 0 done," in line for line in again.stderr.splitlines() if line.startswith("sweep:")

@@ -155,7 +155,9 @@ def test_non_finite_gradient_stops_before_the_step_and_names_the_group(tmp_path,
 
     monkeypatch.setattr(training._Run, "__init__", init)
     monkeypatch.setattr(torch.Tensor, "backward", poisoned)
-    with pytest.raises(NonFiniteError, match="gradient of the destruction parameters at iteration 3") as err:
+    with pytest.raises(
+        NonFiniteError, match="gradient of the destruction parameters at iteration 3"
+    ) as err:
         train(cfg, out_dir=tmp_path, progress=False)
     assert "checkpoint.pt (iteration 3)" in str(err.value)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

@@ -26,9 +26,11 @@ Cache: ``<root>/<key>/`` with ``generator.pt`` and ``classifier.pt`` (state dict
 shares, timings). ``<key>`` hashes the whole config (including ``version``, bumped whenever the
 training code changes), so a changed config never reuses stale weights. ``<root>`` is
 ``$ADS_BENCH_CACHE/gan`` if that variable is set, else ``$XDG_CACHE_HOME/ads_bench/gan`` (default
-``~/.cache/ads_bench/gan``). The folder is assembled under a temporary name and renamed into place
-(atomic), so a killed training leaves no half-written cache; processes that train the same config
-concurrently each produce identical files and the first rename wins.
+``~/.cache/ads_bench/gan``). The folder is a run-store folder (:mod:`ads_bench.store`): a process
+trains into it holding its lock (``run.lock``), so processes that need the same config concurrently
+train it once: the others wait for the lock and then load the files. Every file is written
+atomically and ``config.json`` last, so a killed training leaves a folder that is not complete
+(retrained by the next use), never a half-written file. The weights load with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
+import pickle
 import sys
-import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from ads_bench.metrics._checks import single_threaded
+from ads_bench.store import DamagedFileError, RunDir, RunLocked, atomic_save, atomic_write_json
 
 from .data import Digits, load_digits
 from .metrics import classifier_accuracy, generator_report, mean_pairwise_distance
@@ -249,10 +252,10 @@ def _train_into_1(cfg: GanTrainConfig, folder: Path, progress: bool) -> None:
         "classifier_seconds": clf_seconds,
         "torch": torch.__version__,
     }
-    torch.save(gen_net.state_dict(), folder / "generator.pt")
-    torch.save(clf.state_dict(), folder / "classifier.pt")
-    (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2), encoding="utf-8")
-    (folder / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_save(folder / "generator.pt", gen_net.state_dict())
+    atomic_save(folder / "classifier.pt", clf.state_dict())
+    atomic_write_json(folder / "report.json", report)
+    atomic_write_json(folder / "config.json", cfg.as_dict())  # last: the folder is now complete
 
 
 def _data_diversity(data: Digits) -> list[float]:
@@ -260,11 +263,20 @@ def _data_diversity(data: Digits) -> list[float]:
     return [round(mean_pairwise_distance(data.test_x[data.test_y == k]), 4) for k in range(10)]
 
 
+def _load_weights(path: Path) -> dict:
+    """A cached state dict (``weights_only=True``); :class:`DamagedFileError` if unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
+        raise DamagedFileError(path, f"cannot load ({exc}); retrain with --force") from None
+
+
 def _load_folder(cfg: GanTrainConfig, folder: Path) -> tuple[Generator, Classifier, dict]:
     gen_net = Generator(cfg.latent_dim, cfg.g_hidden)
-    gen_net.load_state_dict(torch.load(folder / "generator.pt", map_location="cpu"))
+    gen_net.load_state_dict(_load_weights(folder / "generator.pt"))
     clf = Classifier(cfg.c_hidden, cfg.c_dropout)
-    clf.load_state_dict(torch.load(folder / "classifier.pt", map_location="cpu"))
+    clf.load_state_dict(_load_weights(folder / "classifier.pt"))
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     for net in (gen_net, clf):
         net.requires_grad_(False)
@@ -272,14 +284,36 @@ def _load_folder(cfg: GanTrainConfig, folder: Path) -> tuple[Generator, Classifi
     return gen_net, clf, report
 
 
-def _is_complete(folder: Path, cfg: GanTrainConfig) -> bool:
-    if not all((folder / f).exists() for f in _FILES):
+def _is_complete(run: RunDir, cfg: GanTrainConfig) -> bool:
+    if not all(run.file(f).exists() for f in _FILES):
         return False
     try:
-        stored = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return run.read_config() == cfg.as_dict()
+    except DamagedFileError:
         return False
-    return stored == cfg.as_dict()
+
+
+def _train_locked(cfg: GanTrainConfig, run: RunDir, force: bool, progress: bool) -> bool:
+    """Train ``cfg`` into ``run`` holding its lock; False when a process that held the lock first
+    left the folder complete (and ``force`` is not set), so there was nothing to train."""
+    while True:
+        try:
+            run.acquire()
+            break
+        except RunLocked as exc:
+            _say(progress, f"[gan] {exc}; waiting for it")
+            run.wait_unlocked()
+    try:
+        complete = _is_complete(run, cfg)
+        if complete and not force:
+            return False
+        if not complete:
+            run.clear()  # a foreign, damaged or half-trained folder
+        _say(progress, f"[gan] training models {cfg.key()} into {run.path}")
+        _train_into(cfg, run.path, progress)
+    finally:
+        run.release()
+    return True
 
 
 def load_models(
@@ -301,33 +335,17 @@ def load_models(
     """
     cfg = get_preset(config) if isinstance(config, str) else config
     root = Path(cache_dir) if cache_dir is not None else cache_root()
-    folder = root / cfg.key()
+    run = RunDir(root / cfg.key())
     trained_now = False
-    if force or not _is_complete(folder, cfg):
+    if force or not _is_complete(run, cfg):
         if not train:
             raise FileNotFoundError(
                 f"no cached GAN models for key {cfg.key()} in {root}; "
                 "run python -m ads_bench.gan.train_models"
             )
-        root.mkdir(parents=True, exist_ok=True)
-        _say(progress, f"[gan] training models {cfg.key()} into {folder}")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.key()}-", dir=root))
-        try:
-            _train_into(cfg, tmp, progress)
-            if force and folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            elif folder.exists() and not _is_complete(folder, cfg):
-                shutil.rmtree(folder, ignore_errors=True)  # a foreign or damaged folder
-            try:
-                os.replace(tmp, folder)
-            except OSError:
-                if not _is_complete(folder, cfg):  # not a concurrent winner: a real error
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        trained_now = True
-    gen_net, clf, report = _load_folder(cfg, folder)
-    return TrainedModels(gen_net, clf, cfg, report, folder, trained_now)
+        trained_now = _train_locked(cfg, run, force, progress)
+    gen_net, clf, report = _load_folder(cfg, run.path)
+    return TrainedModels(gen_net, clf, cfg, report, run.path, trained_now)
 
 
 # ---------------------------------------------------------------------------------- CLI
