@@ -32,3 +32,14 @@ def device(request) -> torch.device:
 @pytest.fixture
 def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (restored after). The machine has 2 cores shared with other
+    jobs: two torch threads on a busy machine can be ~100x slower than one (spin-waiting), and a
+    sweep's workers use one thread, so in-process runs compared with them do too."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

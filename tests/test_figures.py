@@ -5,7 +5,6 @@ speed-ups figure works on a synthetic benchmark dict (a test of the code, not a 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from _helpers import paper_figures_digest
 
 from ads_bench.kernels import Sampler
 
@@ -22,14 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
 
 RUN_FIGURES = ["convergence", "steps", "samples", "destruction_variance"]
-
-
-def paper_figures_digest() -> dict[str, str]:
-    """SHA-256 of every file of the committed ``paper_figures/``, by path (the smoke runs of the
-    figure scripts in this file, test_reproduce.py and test_gan_latent.py compare it before/after)."""
-    folder = ROOT / "paper_figures"
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

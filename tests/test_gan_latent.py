@@ -317,7 +317,7 @@ def test_model_training_cli_dry_run(cache):
 
 
 def test_reproduce_smoke(smoke_models, tmp_path):
-    from test_figures import paper_figures_digest
+    from _helpers import paper_figures_digest
 
     fig = tmp_path / "figures"  # the default: smoke pictures never replace the committed ones
     committed = paper_figures_digest()

@@ -3,7 +3,6 @@ kill, concurrency and re-evaluation (issue 16). The kill and concurrency cases r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers import alive, children, folder_digest, wait_for
 
 from ads_bench.methods import make_config
 from ads_bench.store import (
@@ -40,57 +40,15 @@ TINY = {
 LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_cfg(**extra):
     return make_config("fixed", "gmm9", overrides={**TINY, "sampler.steps": 3, **extra})
 
 
-def folder_digest(path: Path) -> dict[str, str]:
-    """Every file of a folder tree with the SHA-256 of its bytes."""
-    return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_for(cond, proc=None, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if proc is not None:
-            assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------- unit
@@ -274,7 +232,7 @@ def test_cli_and_sweep_give_identical_metrics(tmp_path):
     assert proc.returncode == 0, proc.stderr
     cli = json.loads((tmp_path / "cli" / "result.json").read_text())
     specs = expand_grid(["gmm9"], ["fixed"], [3], [0], {**TINY, "train.iterations": 30})
-    swept = run_sweep(specs, tmp_path / "sweep", workers=2, progress=False)
+    swept = run_sweep(specs, tmp_path / "sweep", workers=1, progress=False)
     assert swept.records[0].metrics == cli["metrics"]
     assert cli["env"]["threads"] == 1
 
@@ -323,17 +281,17 @@ def test_kill_9_of_a_sweep_stops_its_workers_and_the_restart_is_exact(tmp_path, 
     workers: list[int] = []
     try:
         # Kill once both workers train and at least one run has a mid-way checkpoint.
-        _wait_for(lambda: len(list((out / "runs").glob("*/checkpoint.pt"))) >= 2, proc)
-        workers = [p for p in _children(proc.pid) if _alive(p)]
+        wait_for(lambda: len(list((out / "runs").glob("*/checkpoint.pt"))) >= 2, proc)
+        workers = [p for p in children(proc.pid) if alive(p)]
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = [p for p in workers if _alive(p)]
+        left = [p for p in workers if alive(p)]
     finally:
         for p in [proc.pid, *workers]:
-            if _alive(p):
+            if alive(p):
                 os.kill(p, signal.SIGKILL)
     assert len(workers) >= 2
     assert left == [], "pool workers outlived the killed sweep by 10 s"

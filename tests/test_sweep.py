@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
+from _helpers import alive, children, wait_for
 
 from ads_bench.sweep import RunSpec, expand_grid, load_records, run_sweep
 
@@ -27,14 +27,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The machine has 2 cores shared with other jobs: two torch threads on a busy machine can be
-    # ~100x slower than one (spin-waiting), so in-process runs here use one thread, like a worker.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(seeds=(0, 1, 2), **overrides) -> list[RunSpec]:
@@ -278,11 +271,7 @@ def _run_dirs(out: Path, name: str) -> set[str]:
 
 
 def _wait_for(cond, proc, timeout=90.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "timed out waiting for the sweep subprocess"
-        time.sleep(0.02)
+    wait_for(cond, proc, timeout, what="the sweep subprocess")
 
 
 def test_killed_sweep_resumes(tmp_path):
@@ -337,26 +326,6 @@ def test_process_pool_matches_in_process(tmp_path):
     assert run_sweep(specs, tmp_path / "pool", workers=2, progress=False).cached == 3
 
 
-def _children(pid: int) -> list[int]:
-    """Live child processes of ``pid`` (Linux /proc)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_interrupt_stops_the_pool_promptly(tmp_path):
     grid = {**TINY, "train.iterations": 20_000, "train.checkpoint_every": 100}
@@ -369,7 +338,7 @@ def test_interrupt_stops_the_pool_promptly(tmp_path):
     workers: list[int] = []
     try:
         _wait_for(lambda: len(_run_dirs(out, "checkpoint.pt")) == 2, proc)  # both workers train
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         proc.send_signal(signal.SIGINT)
         start = time.monotonic()
         try:
@@ -378,7 +347,7 @@ def test_interrupt_stops_the_pool_promptly(tmp_path):
             proc.send_signal(signal.SIGUSR1)  # every thread's stack to stderr, then fail with it
             time.sleep(1.0)
             for pid in [proc.pid, *workers]:  # workers hold the pipes open: they go too
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"the interrupted sweep did not stop within 30 s; its stacks:\n{err}")
@@ -388,7 +357,7 @@ def test_interrupt_stops_the_pool_promptly(tmp_path):
             proc.kill()
             proc.wait()
         time.sleep(0.2)
-        left = [pid for pid in workers if _alive(pid)]
+        left = [pid for pid in workers if alive(pid)]
         for pid in left:  # never leave orphans training on a shared machine
             os.kill(pid, signal.SIGKILL)
     assert len(workers) >= 2  # the two pool workers (plus multiprocessing's resource tracker)
