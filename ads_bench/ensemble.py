@@ -31,8 +31,9 @@ Checkpoints of an ensemble are committed together: every seed's new checkpoint i
 rolled forward (every seed's pending file is complete) or back (some are missing) on resume, so a
 killed ensemble resumes with all seeds at one iteration, exactly.
 
-Not supported yet (a clear error): ``sampler.langevin`` (its score calls ``torch.autograd.grad``,
-which ``vmap`` cannot batch) and ``train.compile``.
+``sampler.langevin`` runs with the target score taken by ``torch.func.grad`` (:func:`functional_score`;
+``Target.score`` calls ``torch.autograd.grad``, which ``vmap`` cannot batch). ``train.compile`` runs
+the iteration through the compiled graphs of :mod:`ads_bench.update` (all but objective ``kl``).
 """
 
 from __future__ import annotations
@@ -93,14 +94,10 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 # ---------------------------------------------------------------------------------- entry point
 def check_ensemble_config(config: Config) -> None:
     """Raise ``ValueError`` if ``config`` cannot be trained as a seed ensemble (yet)."""
-    if config.sampler.langevin:
+    if config.train.compile and config.train.objective == "kl":
         raise ValueError(
-            "seed ensembles do not support sampler.langevin yet (its score uses "
-            "torch.autograd.grad, which vmap cannot batch); train its seeds one by one"
-        )
-    if config.train.compile:
-        raise ValueError(
-            "seed ensembles do not support train.compile yet; drop it or train seeds one by one"
+            "train.compile of a seed ensemble does not cover objective 'kl' (its gradient runs "
+            "through the rollout); drop train.compile or train its seeds one by one"
         )
 
 
@@ -112,6 +109,7 @@ def train_ensemble(
     out_dir: str | os.PathLike | None = None,
     run_dirs: Sequence[RunDir] | None = None,
     progress: bool = True,
+    raise_divergence: bool = False,
 ) -> list:
     """Train ``config`` for every seed in ``seeds`` as one batched ensemble.
 
@@ -120,7 +118,8 @@ def train_ensemble(
     ``out_dir`` are served from disk untouched; the others train together (seeds resumed at
     different iterations train as one ensemble per iteration). ``run_dirs`` (one per seed, e.g. a
     sweep's ``OUT/runs/<key>/``) replaces the ``out_dir/seed-<s>/`` layout. Raises like
-    :func:`ads_bench.training.train` for a bad config, target or folder."""
+    :func:`ads_bench.training.train` for a bad config, target or folder; with
+    ``raise_divergence``, also a diverged seed's ``NonFiniteError`` (after the others finished)."""
     from ads_bench.targets import check_target, get_target
     from ads_bench.training import _DTYPES, RunResult, _threads, validate_config
 
@@ -159,8 +158,13 @@ def train_ensemble(
                     rd.write_config(cfg.as_dict())
             todo.append((cfg, rd))
         with _threads(config.train.threads):
+            failures: dict[int, Exception] = {}
             for group in _resume_groups(todo, tgt):
-                results.update(_Ensemble(group, seeds, progress).train())
+                ensemble = _Ensemble(group, seeds, progress)
+                results.update(ensemble.train())
+                failures.update(ensemble.failures)
+    if raise_divergence and failures:
+        raise failures[min(failures)]
     return [results[s] for s in seeds]
 
 
@@ -206,16 +210,60 @@ def _settle_pending_checkpoints(dirs: list[RunDir]) -> None:
 
 # ---------------------------------------------------------------------------------- the ensemble
 class _Call(nn.Module):
-    """``forward(kind, *tensors)`` = the single-seed loss function ``run._<kind>_losses`` on
-    ``self.model``: what ``functional_call`` swaps the stacked parameters into."""
+    """``forward(kind, *tensors)`` = one piece of the single-seed code on ``self.model``: what
+    ``functional_call`` swaps the stacked parameters into. Kinds: ``on_policy`` / ``off_policy``
+    (``run._<kind>_losses``, the eager ensemble's), and the compiled update's pieces
+    (:mod:`ads_bench.update`): ``gen_step``, ``dest_step`` (one sampling step) and ``objective``
+    (the loss on given states)."""
 
     def __init__(self, run):
         super().__init__()
         self.model = run.model
+        self.run = run
         self._losses = {"on_policy": run._on_policy_losses, "off_policy": run._off_policy_losses}
 
     def forward(self, kind: str, *args):
-        return self._losses[kind](*args)
+        if kind in self._losses:
+            return self._losses[kind](*args)
+        return getattr(self, f"_{kind}")(*args)
+
+    def _gen_step(self, x, i, noise_i, exploration):
+        """``x_{i+1}`` from ``x_i`` ``[B, D]`` (step ``i`` a tensor), as :func:`forward_rollout`."""
+        mean, log_var = self.model.generation(x, i)
+        return mean + torch.sqrt(torch.exp(log_var) + exploration**2) * noise_i
+
+    def _dest_step(self, x, i, noise_i):
+        """``x_i`` from ``x_{i+1}`` ``[B, D]``, as :func:`backward_rollout` (live destruction)."""
+        mean, log_var = self.model.destruction(x, i)
+        return mean + torch.exp(0.5 * log_var) * noise_i
+
+    def _objective(self, states, log_r):
+        """The loss that one backward pass of :meth:`_Run.step` differentiates, and the
+        log-weights, of trajectories ``states`` ``[B, T+1, D]`` with log-rewards ``[B]``."""
+        from ads_bench.objectives import objective_losses
+        from ads_bench.rollout import _finish
+
+        run = self.run
+        traj = _finish(self.model, states, None, use_target=False, impl="reference",
+                       log_probs=False)  # fmt: skip
+        losses = objective_losses(self.model, traj, log_r, run.cfg.train.objective,
+                                  use_target=run.use_target, impl="reference")  # fmt: skip
+        total = losses.gen if not run.use_target else losses.gen + losses.dest
+        return total, losses.log_w
+
+    def log_reward(self, x):
+        return self.run.target.log_prob(x)
+
+
+def functional_score(target):
+    """``x [..., D] -> grad_x log R(x)`` through ``torch.func.grad`` (composable with ``vmap`` and
+    ``torch.compile``), the same values as ``target.score`` (the samples are independent, so the
+    gradient of the summed log density is every sample's own score)."""
+
+    def score(x):
+        return torch.func.grad(lambda y: target.log_prob(y).sum())(x)
+
+    return score
 
 
 def _set_parameter(module: nn.Module, dotted: str, param: nn.Parameter) -> None:
@@ -239,6 +287,8 @@ class _Ensemble:
         self.S = len(self.runs)
         for run in self.runs:
             run.impl = "reference"  # the fused ops have no vmap batching rule
+            if run.cfg.sampler.langevin:  # Target.score's autograd.grad cannot be vmapped
+                object.__setattr__(run.model.generation, "score_fn", functional_score(run.target))
         base = self.runs[0].model
         names = [n for n, _ in base.named_parameters()]
         per_run = [dict(run.model.named_parameters()) for run in self.runs]
@@ -262,6 +312,34 @@ class _Ensemble:
         self.params = {f"model.{n}": t for n, t in self.stacked.items()}
         self.active = [True] * self.S
         self.errors: dict[int, str] = {}
+        self.failures: dict[int, Exception] = {}  # seed -> its NonFiniteError
+        self.compiled = self._build_compiled(ids) if self.cfg.train.compile else None
+
+    def _build_compiled(self, ids: dict[int, str]):
+        """The compiled update (:mod:`ads_bench.update`), holding the resumed Adam state."""
+        from ads_bench.training import learning_rates
+        from ads_bench.update import CompiledUpdate
+
+        model = self.runs[0].model
+        groups = {
+            g: [f"model.{ids[id(p)]}" for p in params]
+            for g, params in model.parameter_groups().items()
+            if params
+        }
+        ema = None
+        if self.runs[0].use_target:
+            pairs = zip(model.target_destruction.parameters(), model.destruction.parameters(),
+                        strict=True)  # fmt: skip
+            names = [(f"model.{ids[id(a)]}", f"model.{ids[id(b)]}") for a, b in pairs]
+            ema = (names, self.cfg.train.target_rate)
+        update = CompiledUpdate(self.call, self.params, groups, learning_rates(self.cfg),
+                                grad_clip=self.cfg.train.grad_clip, ema=ema)  # fmt: skip
+        for g, opt in self.optimizers.items():
+            for p, name in zip(self.groups[g], groups[g], strict=True):
+                st = opt.state.get(p)
+                if st:
+                    update.load_adam({name: st}, float(st["step"]))
+        return update
 
     # ------------------------------------------------------------------ Adam state <-> seeds
     def _load_adam_state(self) -> None:
@@ -287,6 +365,8 @@ class _Ensemble:
             state = {}
             for i, p in enumerate(self.groups[g]):
                 st = opt.state.get(p)
+                if self.compiled is not None:
+                    st = self.compiled.adam_of(self.compiled.groups[g][i])
                 if st:
                     state[i] = {
                         "step": st["step"].clone(),
@@ -328,8 +408,46 @@ class _Ensemble:
         )
         return fn(self.params, *args)
 
+    def _compiled_step(self, it: int) -> list[float]:
+        """:meth:`step` through the compiled graphs (:mod:`ads_bench.update`): the same random
+        draws, one host synchronisation (the losses and flags, after the guarded update)."""
+        from ads_bench.training import NonFiniteError, _exploration, _off_policy
+
+        cfg, t, runs, up = self.cfg, self.cfg.train, self.runs, self.compiled
+        if _off_policy(cfg, it) and len(runs[0].buffer) > 0:
+            xs, rs, noises = [], [], []
+            for run in runs:  # each seed's own draws, in the order of a single-seed step
+                x_T, log_r = run.buffer.sample(t.batch_size, run.generator)
+                xs.append(x_T)
+                rs.append(log_r)
+                noises.append(run.model.draw_noise(t.batch_size, run.generator))
+            states = up.rollout_backward(torch.stack(xs), torch.stack(noises))
+            log_r = torch.stack(rs)
+        else:
+            noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
+            expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
+            states, log_r = up.rollout_forward(noise, expl)
+            if t.replay_ratio > 0:
+                for s, run in enumerate(runs):
+                    if self.active[s]:
+                        run.buffer.add(states[s, :, -1], log_r[s])
+        active = torch.tensor(self.active, device=states.device)
+        losses_t, flags = up.update(states, log_r, active)
+        values = torch.cat([losses_t.double()[None], flags.double()]).tolist()
+        losses, flag_rows = values[0], values[1:]
+        names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in up.groups)]
+        for s in range(self.S):
+            if self.active[s]:
+                bad = next((n for n, row in zip(names, flag_rows, strict=True) if not row[s]), None)
+                if bad is not None:
+                    self._stop(s, NonFiniteError(it, bad, runs[s]._checkpoint_name()))
+        return losses
+
     def step(self, it: int) -> list[float]:
         from ads_bench.training import NonFiniteError, _exploration, _off_policy
+
+        if self.compiled is not None:
+            return self._compiled_step(it)
 
         cfg, t, runs = self.cfg, self.cfg.train, self.runs
         lead = runs[0]
@@ -425,6 +543,7 @@ class _Ensemble:
         self.active[s] = False
         run = self.runs[s]
         self.errors[s] = str(err)
+        self.failures[run.cfg.seed] = err
         if run.run_dir is not None:
             run.run_dir.write_error(run.cfg.as_dict(), f"{type(err).__name__}: {err}", "")
 

@@ -201,19 +201,27 @@ def _buf(x: Tensor) -> Tensor:
     return x.detach().clone().to(torch.float64)
 
 
-def _step_view(buf: Tensor, step: int | None, like: Tensor) -> Tensor:
+def _at(buf: Tensor, step: int | Tensor) -> Tensor:
+    """``buf[step]`` ``[]``; a 0-dim integer tensor ``step`` is gathered, not read on the host, so
+    one compiled graph serves every step (:mod:`ads_bench.update`)."""
+    if isinstance(step, Tensor):
+        return buf.index_select(0, step.reshape(1)).squeeze(0)
+    return buf[step]
+
+
+def _step_view(buf: Tensor, step: int | Tensor | None, like: Tensor) -> Tensor:
     """Per-step buffer ``[T]`` -> ``[]`` (one step) or ``[T, 1]`` (all steps), in ``like.dtype``."""
-    out = buf[step] if step is not None else buf.unsqueeze(-1)
+    out = _at(buf, step) if step is not None else buf.unsqueeze(-1)
     return out.to(like.dtype)
 
 
-def _step_time(buf: Tensor, step: int | None, x: Tensor) -> Tensor:
+def _step_time(buf: Tensor, step: int | Tensor | None, x: Tensor) -> Tensor:
     """Times for the network: ``[]`` (one step) or ``[T]`` (all steps, ``x`` ``[B, T, D]``).
 
     Not expanded to the batch: the time embedding is computed once per distinct time and broadcast
     against the state embedding, instead of once per sample (B times less time-embedding work).
     """
-    t = buf[step] if step is not None else buf
+    t = _at(buf, step) if step is not None else buf
     return t.to(x.dtype)
 
 
