@@ -530,7 +530,8 @@ def run_sweep(
         train_progress: the training loop's own progress lines.
         seed_ensembles: runs whose configs differ only in seed train together as one batched
             ensemble (:mod:`ads_bench.ensemble`) in one worker; configs an ensemble cannot take
-            (Langevin, ``train.compile``) still run one by one. Results go to the same run
+            (:func:`~ads_bench.ensemble.check_ensemble_config`: ``kl`` with ``train.compile``)
+            still run one by one. Results go to the same run
             folders, with the same files.
     Raises:
         ValueError: bad arguments, or a spec whose config is invalid (before anything runs).

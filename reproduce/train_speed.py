@@ -3,7 +3,7 @@ one seed and a seed ensemble, at each T.
 
     python reproduce/train_speed.py [--method fixed-learnvar] [--target gmm25] [--steps 10 100]
                                     [--iterations 60] [--batch 300] [--seeds 5] [--threads 2]
-                                    [--out results]
+                                    [--out results] [--backend inductor]
 
 Rows, each trained from seed 0 in this process (evaluation off; the timing is the training loop
 only: rollout, objective, backward, clipping, optimiser step):
@@ -31,6 +31,7 @@ import time
 
 import torch
 
+from ads_bench import update
 from ads_bench.methods import make_config
 from ads_bench.ops import build_info
 from ads_bench.store import atomic_write_json
@@ -75,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="ensemble size")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every row")
     parser.add_argument("--out", default="results")
+    parser.add_argument("--backend", default=update.BACKEND,
+                        help="torch.compile backend of the compiled rows (tests: eager)")  # fmt: skip
     args = parser.parse_args(argv)
+    update.BACKEND = args.backend
     if args.seeds < 1 or args.iterations < 1 or args.threads < 1:
         parser.error("--seeds, --iterations and --threads must be >= 1")
 

@@ -32,10 +32,17 @@ def test_targets_demo(tmp_path):
 
 def test_train_speed(tmp_path):
     proc = _run("train_speed.py", "--steps", "3", "--iterations", "3", "--batch", "16",
-                "--target", "gmm9", "--out", str(tmp_path))  # fmt: skip
+                "--target", "gmm9", "--seeds", "2", "--threads", "1", "--backend", "eager",
+                "--out", str(tmp_path))  # fmt: skip
     rows = json.loads((tmp_path / "train_speed.json").read_text())["rows"]
-    assert rows[0]["fused_ran_fused"] is True and rows[0]["reference_ran_fused"] is False
-    assert rows[0]["speedup"] > 0 and "speed-up" in proc.stdout
+    kinds = [(r["kind"], r["compiled"], r["seeds"]) for r in rows]
+    assert kinds == [("single", False, 1), ("single", True, 1), ("ensemble", False, 2),
+                     ("ensemble", True, 2)]  # fmt: skip
+    assert rows[0]["fused_kernels"] is True and rows[2]["fused_kernels"] is False
+    for r in rows:
+        assert r["ms_per_seed_iteration"] == pytest.approx(r["ms_per_iteration"] / r["seeds"])
+        assert (r["compile_s"] is not None) == r["compiled"]
+    assert "| 3 | ensemble compiled | 2 |" in proc.stdout
 
 
 def test_kernel_speedups_table(tmp_path):
