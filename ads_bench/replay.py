@@ -4,7 +4,11 @@ Off-policy training draws terminal states ``x_T`` from this buffer and noises th
 the destruction process. With prioritisation, the state of reward rank ``r`` (0 = highest ``log R``)
 among ``N`` stored ones is drawn with probability proportional to ``1 / (k N + r)``, ``k = 0.01``
 (the rank-based replay of Tripp et al. 2020, used for diffusion samplers by Sendera et al. 2024).
-Storage is a ring buffer: when full, the oldest state is overwritten.
+Storage is a ring buffer: when full, the oldest state is overwritten. The reward order of the stored
+states is kept up to date as states arrive (the new ones sorted and merged into it, the overwritten
+ones dropped), so sampling does not re-sort the whole buffer every batch; it is rebuilt by one full
+sort only after :meth:`ReplayBuffer.load_state_dict`. Ties in ``log R`` may be ordered differently
+from a fresh sort (a measure-zero event for continuous rewards).
 
 Shapes: ``x`` ``[B, D]``, ``log_r`` ``[B]``.
 """
@@ -37,6 +41,7 @@ class ReplayBuffer:
         self.log_r = torch.zeros(capacity, dtype=dtype, device=device)
         self.size = 0
         self.next = 0
+        self._order: Tensor | None = None  # stored slots by descending log_r (None: not built)
 
     def __len__(self) -> int:
         return self.size
@@ -57,6 +62,32 @@ class ReplayBuffer:
         self.log_r[idx] = log_r.to(self.log_r.dtype)
         self.next = (self.next + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
+        if self._order is not None and n > 0:
+            self._order = self._merged_order(idx)
+
+    def _merged_order(self, idx: Tensor) -> Tensor:
+        """The reward order after slots ``idx`` were (over)written: the old order without them,
+        merged with them sorted (O(N + B log B) instead of a sort of all N stored states)."""
+        order = self._order
+        written = torch.zeros(self.capacity, dtype=torch.bool, device=order.device)
+        written[idx] = True
+        kept = order[~written[order]]
+        new = idx[torch.argsort(self.log_r[idx], descending=True)]
+        # descending log_r = ascending -log_r; each new slot goes after the kept ones it ties with
+        pos = torch.searchsorted(-self.log_r[kept], -self.log_r[new], right=True)
+        at = pos + torch.arange(new.numel(), device=order.device)
+        merged = torch.empty(kept.numel() + new.numel(), dtype=order.dtype, device=order.device)
+        is_new = torch.zeros(merged.numel(), dtype=torch.bool, device=order.device)
+        is_new[at] = True
+        merged[at] = new
+        merged[~is_new] = kept
+        return merged
+
+    def order(self) -> Tensor:
+        """Stored slots ``[size]`` by descending ``log R`` (rank 0 first)."""
+        if self._order is None:
+            self._order = torch.argsort(self.log_r[: self.size], descending=True)
+        return self._order
 
     def probabilities(self) -> Tensor:
         """Sampling probabilities of the stored states ``[size]``."""
@@ -64,7 +95,7 @@ class ReplayBuffer:
             raise RuntimeError("replay buffer is empty")
         if not self.prioritized:
             return torch.full((self.size,), 1.0 / self.size, device=self.x.device)
-        order = torch.argsort(self.log_r[: self.size], descending=True)
+        order = self.order()
         ranks = torch.empty_like(order)
         ranks[order] = torch.arange(self.size, device=order.device)
         weights = 1.0 / (self.k * self.size + ranks.to(torch.float64))
@@ -83,3 +114,4 @@ class ReplayBuffer:
         self.x.copy_(state["x"])
         self.log_r.copy_(state["log_r"])
         self.size, self.next = int(state["size"]), int(state["next"])
+        self._order = None  # rebuilt by one full sort when first needed

@@ -265,3 +265,25 @@ def test_adaptive_study_verdict_on_synthetic_seeds():
     assert rows["manywell", "modes"]["result"] == "n/a"
     line = summary_line(list(rows.values()))
     assert "mixed" in line and "1 pass, 1 fail" in line
+
+
+def test_convergence_reports_each_budget_against_the_end(tmp_path):
+    from convergence import main
+
+    args = ["--iterations", "20", "--every", "10", "--budgets", "5", "10", "15", "--eval-n", "64",
+            "--batch", "32", "--steps", "3", "--workers", "1", "--methods", "fixed-learnvar",
+            "--targets", "gmm9", "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    rows = json.loads((tmp_path / "convergence.json").read_text())["rows"]
+    assert [(r["metric"], r["budget"]) for r in rows] == [
+        (m, b) for m in ("ELBO gap", "EUBO gap") for b in (5, 10, 15)
+    ]
+    for r in rows:
+        assert r["final_iteration"] == 20
+        if r["budget"] < 10:  # nothing evaluated yet at that budget
+            assert r["value"] is None and r["excess"] is None
+        else:
+            assert r["iteration"] == 10 and r["excess"] == pytest.approx(r["value"] - r["final"])
+    assert (
+        "| fixed-learnvar | gmm9 | 0 | ELBO gap | 10 |" in (tmp_path / "convergence.md").read_text()
+    )

@@ -244,6 +244,35 @@ def test_replay_buffer_rank_priorities():
     assert sorted(buf.x[:, 0].tolist()) == [1.0, 2.0, 5.0, 7.0]
 
 
+def test_replay_order_is_kept_without_resorting(monkeypatch):
+    """The merged reward order equals a fresh sort after every add (ring wrap-around included), and
+    sampling sorts the whole buffer once, not every batch."""
+    gen = torch.Generator().manual_seed(0)
+    buf = ReplayBuffer(50, 2, k=0.01)
+    full_sorts = []
+    real_argsort = torch.argsort
+
+    def counting(t, *args, **kwargs):
+        full_sorts.append(t.numel())
+        return real_argsort(t, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "argsort", counting)
+    for i in range(30):
+        n = int(torch.randint(1, 17, (), generator=gen))
+        log_r = torch.randn(n, generator=gen)
+        if i % 7 == 3:
+            log_r[0] = float("nan")  # dropped
+        buf.add(torch.randn(n, 2, generator=gen), log_r)
+        fresh = real_argsort(buf.log_r[: len(buf)], descending=True)
+        assert torch.equal(buf.order(), fresh), i
+        buf.sample(8, gen)
+    # one sort of the buffer (at the first sample), then sorts of the arriving batches only
+    assert len(buf) == 50 and all(n <= 16 for n in full_sorts[1:]) and len(full_sorts) > 20
+    other = ReplayBuffer(50, 2, k=0.01)
+    other.load_state_dict(buf.state_dict())
+    torch.testing.assert_close(other.probabilities(), buf.probabilities(), rtol=0, atol=0)
+
+
 def test_cli_dry_run_and_errors(tmp_path, capsys):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "ads_bench.train", *args],
