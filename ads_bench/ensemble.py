@@ -557,6 +557,7 @@ class _Ensemble:
         bar = _Progress(t.iterations, label, self.progress)
         it = self.runs[0].iteration
         while it < t.iterations and any(self.active):
+            graphs = _graphs_compiled()
             start = time.perf_counter()
             try:
                 losses = self.step(it)
@@ -568,12 +569,17 @@ class _Ensemble:
                     ) from exc
                 raise
             seconds = time.perf_counter() - start
+            compiled_now = _graphs_compiled() != graphs  # this iteration compiled a graph
             it += 1
             for s, run in enumerate(self.runs):
                 if not self.active[s]:
                     continue
                 run.loss = losses[s]
-                run.train_seconds += seconds
+                if compiled_now:  # compilation is timed apart from training (timing.compile_*)
+                    run.compile_seconds += seconds
+                    run.compile_iterations += 1
+                else:
+                    run.train_seconds += seconds
                 run.iteration = it
                 periodic_evaluation(run)
             if t.checkpoint_every and it % t.checkpoint_every == 0:
@@ -593,6 +599,13 @@ class _Ensemble:
                     out_dir=str(run.run_dir.path) if run.run_dir is not None else None,
                 )  # fmt: skip
         return out
+
+
+def _graphs_compiled() -> int:
+    """How many graphs torch.compile has compiled in this process (since the last dynamo reset)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def _span(seeds: list[int]) -> str:

@@ -234,6 +234,8 @@ class _Run:
         self.iteration = 0
         self.loss = float("nan")  # of the last iteration trained
         self.train_seconds = 0.0
+        # iterations that compiled a graph (train.compile), timed apart; not checkpointed
+        self.compile_seconds, self.compile_iterations = 0.0, 0
         self.eval_seconds = 0.0
         self.history: list[dict] = []
         self.use_target = self.model.target_destruction is not None
@@ -530,6 +532,7 @@ def finish_run(run: _Run, resumed: bool, env: dict | None = None) -> RunResult:
             **run.evaluate(final_gen, run.model.with_steps(cfg.eval.steps)),
         }
     iters = t.iterations
+    timed = iters - run.compile_iterations  # iterations that did not compile a graph
     result = RunResult(
         config=cfg.as_dict(),
         metrics=final,
@@ -537,7 +540,9 @@ def finish_run(run: _Run, resumed: bool, env: dict | None = None) -> RunResult:
         timing={
             "train_seconds": run.train_seconds,
             "iterations": iters,
-            "ms_per_iteration": 1e3 * run.train_seconds / iters if iters else None,
+            "ms_per_iteration": 1e3 * run.train_seconds / timed if timed > 0 else None,
+            "compile_seconds": run.compile_seconds,
+            "compile_iterations": run.compile_iterations,
             "eval_seconds": run.eval_seconds,
             "resumed": resumed,
         },

@@ -98,6 +98,10 @@ def test_one_seed_compiled_is_the_single_seed_run_and_compiles_each_graph_once(
     assert counts == {"_gen_step_fn": 1, "_dest_step_fn": 1, "_reward_fn": 1, "_update_fn": 1}
     assert compiled.out_dir == str(tmp_path / "c") and (tmp_path / "c" / "result.json").exists()
     assert compiled.env["ensemble_size"] == 1
+    # the iterations that compiled (the first on- and off-policy ones) are timed apart
+    t = compiled.timing
+    assert 1 <= t["compile_iterations"] <= 3 and t["compile_seconds"] > 0
+    assert single.timing["compile_iterations"] == 0 and single.timing["compile_seconds"] == 0.0
     for k, v in single.metrics.items():
         if isinstance(v, float) and math.isfinite(v):
             assert compiled.metrics[k] == pytest.approx(v, rel=1e-6, abs=1e-6), k
