@@ -411,40 +411,58 @@ class _Ensemble:
     def _compiled_step(self, it: int) -> list[float]:
         """:meth:`step` through the compiled graphs (:mod:`ads_bench.update`): the same random
         draws, one host synchronisation (the losses and flags, after the guarded update)."""
-        from ads_bench.training import NonFiniteError, _exploration, _off_policy
+        from ads_bench.training import _exploration, _off_policy
 
         cfg, t, runs, up = self.cfg, self.cfg.train, self.runs, self.compiled
         if _off_policy(cfg, it) and len(runs[0].buffer) > 0:
-            xs, rs, noises = [], [], []
-            for run in runs:  # each seed's own draws, in the order of a single-seed step
-                x_T, log_r = run.buffer.sample(t.batch_size, run.generator)
-                xs.append(x_T)
-                rs.append(log_r)
-                noises.append(run.model.draw_noise(t.batch_size, run.generator))
-            states = up.rollout_backward(torch.stack(xs), torch.stack(noises))
-            log_r = torch.stack(rs)
+            x_T, log_r, noise = self._replay_draws()
+            states = up.rollout_backward(x_T, noise)
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
             expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
             states, log_r = up.rollout_forward(noise, expl)
-            if t.replay_ratio > 0:
-                for s, run in enumerate(runs):
-                    if self.active[s]:
-                        run.buffer.add(states[s, :, -1], log_r[s])
+            self._store(states[:, :, -1], log_r)
         active = torch.tensor(self.active, device=states.device)
         losses_t, flags = up.update(states, log_r, active)
-        values = torch.cat([losses_t.double()[None], flags.double()]).tolist()
-        losses, flag_rows = values[0], values[1:]
-        names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in up.groups)]
+        return self._read_and_stop(it, losses_t, flags, list(up.groups))
+
+    def _replay_draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every seed's replayed ``x_T`` ``[S, B, D]``, ``log R`` ``[S, B]`` and noise, drawn from
+        its own buffer and generator in the order of a single-seed off-policy step."""
+        xs, rs, noises = [], [], []
+        b = self.cfg.train.batch_size
+        for run in self.runs:
+            x_T, log_r = run.buffer.sample(b, run.generator)
+            xs.append(x_T)
+            rs.append(log_r)
+            noises.append(run.model.draw_noise(b, run.generator))
+        return torch.stack(xs), torch.stack(rs), torch.stack(noises)
+
+    def _store(self, x_T: torch.Tensor, log_r: torch.Tensor) -> None:
+        """Add each active seed's on-policy terminal states to its replay buffer."""
+        if self.cfg.train.replay_ratio > 0:
+            for s, run in enumerate(self.runs):
+                if self.active[s]:
+                    run.buffer.add(x_T[s], log_r[s])
+
+    def _read_and_stop(self, it: int, losses: torch.Tensor, flags: torch.Tensor, groups) -> list:
+        """The iteration's one host synchronisation: every seed's loss ``[S]`` and non-finite flags
+        ``[2 + len(groups), S]``; an active seed with a false flag is stopped, naming the first."""
+        from ads_bench.training import NonFiniteError
+
+        values = torch.cat([losses.double()[None], flags.double()]).tolist()
+        names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in groups)]
         for s in range(self.S):
             if self.active[s]:
-                bad = next((n for n, row in zip(names, flag_rows, strict=True) if not row[s]), None)
+                bad = next(
+                    (n for n, row in zip(names, values[1:], strict=True) if not row[s]), None
+                )
                 if bad is not None:
-                    self._stop(s, NonFiniteError(it, bad, runs[s]._checkpoint_name()))
-        return losses
+                    self._stop(s, NonFiniteError(it, bad, self.runs[s]._checkpoint_name()))
+        return values[0]
 
     def step(self, it: int) -> list[float]:
-        from ads_bench.training import NonFiniteError, _exploration, _off_policy
+        from ads_bench.training import _exploration, _off_policy
 
         if self.compiled is not None:
             return self._compiled_step(it)
@@ -452,33 +470,20 @@ class _Ensemble:
         cfg, t, runs = self.cfg, self.cfg.train, self.runs
         lead = runs[0]
         if _off_policy(cfg, it) and len(lead.buffer) > 0:
-            xs, rs, noises = [], [], []
-            for run in runs:  # each seed's own draws, in the order of a single-seed step
-                x_T, log_r = run.buffer.sample(t.batch_size, run.generator)
-                xs.append(x_T)
-                rs.append(log_r)
-                noises.append(run.model.draw_noise(t.batch_size, run.generator))
-            gen, dest, log_w = self._batched(
-                "off_policy", torch.stack(xs), torch.stack(rs), torch.stack(noises),
-                in_dims=(0, 0, 0),
-            )  # fmt: skip
+            gen, dest, log_w = self._batched("off_policy", *self._replay_draws(), in_dims=(0, 0, 0))
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
             expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
             gen, dest, log_w, x_T, log_r = self._batched(
                 "on_policy", noise, expl, in_dims=(0, None)
             )
-            if t.replay_ratio > 0:
-                for s, run in enumerate(runs):
-                    if self.active[s]:
-                        run.buffer.add(x_T[s], log_r[s])
+            self._store(x_T, log_r)
         same = not lead.use_target
         for p in self.stacked.values():
             p.grad = None
         total = gen if same else gen + dest  # [S]
         total.sum().backward()  # seeds do not interact: each slice gets its own seed's gradient
         loss_t = total.detach()
-        names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in self.groups)]
         flags = [torch.isfinite(loss_t), torch.isfinite(log_w).flatten(1).all(1)]
         for params in self.groups.values():
             per_tensor = [
@@ -491,16 +496,7 @@ class _Ensemble:
                 if per_tensor
                 else torch.ones(self.S, dtype=torch.bool, device=loss_t.device)
             )
-        # One host synchronisation per iteration: every seed's loss and flags.
-        values = torch.cat([loss_t.double()[None], torch.stack(flags).double()]).tolist()
-        losses, flag_rows = values[0], values[1:]
-        for s in range(self.S):
-            if not self.active[s]:
-                continue
-            bad = next((n for n, row in zip(names, flag_rows, strict=True) if not row[s]), None)
-            if bad is not None:
-                err = NonFiniteError(it, bad, runs[s]._checkpoint_name())
-                self._stop(s, err)
+        losses = self._read_and_stop(it, loss_t, torch.stack(flags), list(self.groups))
         if t.grad_clip is not None:
             for params in self.groups.values():
                 self._clip(params, t.grad_clip)
