@@ -37,6 +37,12 @@ class SamplerConfig:
     ``r_a`` and ``r_m`` bound the ``adaptive`` destruction's log-variance and mean corrections
     (``log v + r_a tanh(b / r_a)``, ``c x + dt r_m tanh(a / r_m)``); ``None`` leaves that correction
     unbounded (the default for ``r_m``: mean ``c x + dt a``). Other destruction modes ignore both.
+    ``backbone`` (learned destructions only; :data:`ads_bench.kernels.BACKBONES`) says which
+    parameters shape the destruction and which optimiser owns them: ``"separate"`` (its own trunk, in
+    the destruction group at ``train.lr_dest``), ``"shared"`` (the generation trunk, trained by both
+    processes' gradients as group ``trunk`` at ``train.lr_trunk``; heads at ``lr_gen`` / ``lr_dest``)
+    or ``"shared-detached"`` (the generation trunk, trained by the generation's gradient only, at
+    ``lr_gen``; the destruction's loss trains its head alone, at ``lr_dest``).
     """
 
     steps: int = 10
@@ -53,7 +59,7 @@ class SamplerConfig:
     r_b: float = 1.0
     r_a: float | None = 4.0
     r_m: float | None = None
-    shared_backbone: bool = False
+    backbone: str = "separate"
     hidden: int = 64
     layers: int = 2
     n_freq: int = 64
@@ -65,7 +71,9 @@ class TrainConfig:
 
     - ``objective``: ``tb`` | ``vargrad`` | ``kl`` (reverse KL, reparameterised) | ``tlm``.
     - ``separate_optimizers``: one Adam per parameter group at its own learning rate; False gives the
-      destruction network the generation learning rate (log Z keeps ``lr_logz``).
+      destruction network and a shared trunk the generation learning rate (log Z keeps ``lr_logz``).
+    - ``lr_trunk``: learning rate of the shared trunk with ``sampler.backbone="shared"`` (its own
+      parameter group, trained by both processes' gradients); unused otherwise.
     - ``target_rate``: EMA rate of the destruction target network used inside the generation loss;
       ``None`` disables it (``tlm`` requires it).
     - ``exploration_std``: extra sampling noise, decayed linearly to 0 over ``exploration_share`` of
@@ -87,6 +95,7 @@ class TrainConfig:
     lr_gen: float = 1e-3
     lr_dest: float = 1e-3
     lr_logz: float = 1e-1
+    lr_trunk: float = 1e-3
     separate_optimizers: bool = True
     grad_clip: float | None = None
     target_rate: float | None = None
@@ -111,6 +120,11 @@ class EvalConfig:
     ``steps`` (``--eval-steps K``): also evaluate the trained networks on a uniform grid of ``K`` steps
     (the step-reduction control: "train with N steps, sample with fewer"); reported beside the
     metrics at the trained ``sampler.steps``.
+
+    ``guard_elbo_gap``, ``guard_logw_std``: the divergence guard (:mod:`ads_bench.guard`): before
+    every periodic evaluation, checkpoint and the final one, a run whose ELBO gap (nats, targets
+    with a known log Z) or log-weight standard deviation exceeds its bound stops as *diverged*
+    (``DivergenceError``, last good checkpoint kept); ``None`` switches a bound off.
     """
 
     every: int = 1000
@@ -118,6 +132,8 @@ class EvalConfig:
     sinkhorn_eps: float = 1e-3
     sample_metrics: bool = True
     steps: int | None = None
+    guard_elbo_gap: float | None = 1e4
+    guard_logw_std: float | None = 1e3
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,9 @@ class Config:
             if name not in sections:
                 raise ValueError(f"unknown config field {name!r}; valid: {sorted(sections)}")
             sub = _SECTIONS.get(name)
+            if name == "sampler" and "shared_backbone" in value:  # a record from before the rename
+                value = dict(value)
+                value["backbone"] = "shared" if value.pop("shared_backbone") else "separate"
             kwargs[name] = sub(**value) if sub is not None else value
         return cls(**kwargs)
 
@@ -181,7 +200,16 @@ _SECTIONS = {"sampler": SamplerConfig, "train": TrainConfig, "eval": EvalConfig}
 
 #: Fields added after results were first keyed, with the value that reproduces the behaviour from
 #: before they existed; :meth:`Config.key` omits them at that value.
-_KEY_NEUTRAL: dict[tuple[str, str], Any] = {("sampler", "r_m"): None, ("train", "threads"): 1}
+_KEY_NEUTRAL: dict[tuple[str, str], Any] = {
+    ("sampler", "r_m"): None,
+    ("train", "threads"): 1,
+    ("train", "lr_trunk"): 1e-3,
+}
+#: Fields that were renamed: ``--set`` of the old name says what replaced it.
+_RENAMED = {
+    "sampler.shared_backbone": "sampler.backbone ('separate', 'shared' or 'shared-detached'; "
+    "true meant 'shared' with the trunk at train.lr_trunk)",
+}
 
 
 def _field_names(obj) -> list[str]:
@@ -251,6 +279,10 @@ def _set(cfg: Config, dotted: str, value: Any) -> Config:
         raise ValueError(f"unknown config field {dotted!r}; {_valid_fields()}")
     section, name = parts
     sub = getattr(cfg, section)
+    if f"{section}.{name}" in _RENAMED:
+        raise ValueError(
+            f"config field {dotted!r} was renamed: use {_RENAMED[f'{section}.{name}']}"
+        )
     if name not in _field_names(sub):
         raise ValueError(
             f"unknown config field {dotted!r}; {section} has {', '.join(_field_names(sub))}"
@@ -333,7 +365,7 @@ def _choices(values) -> str:
 
 def _check_values(cfg: Config) -> None:
     """Ranges of every field, then the combinations, then what needs an import or the machine."""
-    from ads_bench.kernels import DESTRUCTIONS, PRIORS, get_scheme
+    from ads_bench.kernels import BACKBONES, DESTRUCTIONS, PRIORS, get_scheme
     from ads_bench.objectives import OBJECTIVES
     from ads_bench.ops._dispatch import IMPLS
     from ads_bench.training import _DTYPES
@@ -358,6 +390,7 @@ def _check_values(cfg: Config) -> None:
         (_unit(s.r_b, open_low=True), "sampler.r_b", "in (0, 1]", s.r_b),
         (s.r_a is None or s.r_a > 0, "sampler.r_a", "> 0 or None (inf: unbounded)", s.r_a),
         (s.r_m is None or s.r_m > 0, "sampler.r_m", "> 0 or None (inf: unbounded)", s.r_m),
+        (s.backbone in BACKBONES, "sampler.backbone", _choices(BACKBONES), s.backbone),
         (s.hidden >= 1, "sampler.hidden", ">= 1", s.hidden),
         (s.layers >= 0, "sampler.layers", ">= 0", s.layers),
         (s.n_freq >= 1, "sampler.n_freq", ">= 1", s.n_freq),
@@ -368,6 +401,7 @@ def _check_values(cfg: Config) -> None:
         (_positive(t.lr_gen), "train.lr_gen", pos, t.lr_gen),
         (_positive(t.lr_dest), "train.lr_dest", pos, t.lr_dest),
         (_positive(t.lr_logz), "train.lr_logz", pos, t.lr_logz),
+        (_positive(t.lr_trunk), "train.lr_trunk", pos, t.lr_trunk),
         (t.grad_clip is None or _positive(t.grad_clip), "train.grad_clip", pos_or_none, t.grad_clip),
         (t.target_rate is None or _unit(t.target_rate, open_low=True), "train.target_rate",
          "in (0, 1] or None", t.target_rate),
@@ -386,6 +420,10 @@ def _check_values(cfg: Config) -> None:
         (e.n >= 2, "eval.n", ">= 2 (the metrics need two samples)", e.n),
         (_positive(e.sinkhorn_eps), "eval.sinkhorn_eps", pos, e.sinkhorn_eps),
         (e.steps is None or e.steps >= 1, "eval.steps", ">= 1 or None", e.steps),
+        (e.guard_elbo_gap is None or _positive(e.guard_elbo_gap), "eval.guard_elbo_gap",
+         pos_or_none, e.guard_elbo_gap),
+        (e.guard_logw_std is None or _positive(e.guard_logw_std), "eval.guard_logw_std",
+         pos_or_none, e.guard_logw_std),
     ]  # fmt: skip
     if hasattr(t, "threads"):
         checks.append((t.threads >= 1, "train.threads", ">= 1", t.threads))

@@ -538,14 +538,23 @@ class _Ensemble:
     def _stop(self, s: int, err: Exception) -> None:
         self.active[s] = False
         run = self.runs[s]
-        self.errors[s] = str(err)
+        self.errors[s] = f"{type(err).__name__}: {err}"
         self.failures[run.cfg.seed] = err
         if run.run_dir is not None:
-            run.run_dir.write_error(run.cfg.as_dict(), f"{type(err).__name__}: {err}", "")
+            run.run_dir.write_error(run.cfg.as_dict(), f"{type(err).__name__}: {err}", "",
+                                    kind="diverged")  # fmt: skip
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> dict:
-        from ads_bench.training import RunResult, _Progress, finish_run, periodic_evaluation
+        from ads_bench.training import (
+            NonFiniteError,
+            RunResult,
+            _Progress,
+            divergence_guard,
+            finish_run,
+            guard_due,
+            periodic_evaluation,
+        )
 
         cfg, t = self.cfg, self.cfg.train
         seeds = [run.cfg.seed for run in self.runs]
@@ -577,6 +586,12 @@ class _Ensemble:
                 else:
                     run.train_seconds += seconds
                 run.iteration = it
+                if guard_due(run):
+                    try:
+                        divergence_guard(run)
+                    except NonFiniteError as err:  # this seed diverged: it stops alone
+                        self._stop(s, err)
+                        continue
                 periodic_evaluation(run)
             if t.checkpoint_every and it % t.checkpoint_every == 0:
                 self.save()

@@ -62,6 +62,7 @@ from ads_bench.networks import PolicyNet, TimeScaleNet
 from ads_bench.ops import gaussian_logprob
 
 __all__ = [
+    "BACKBONES",
     "BOUNDED_VAR_FLOOR",
     "DESTRUCTIONS",
     "MIXTURES",
@@ -81,6 +82,8 @@ __all__ = [
 
 PRIORS = ("pinned", "gaussian")
 DESTRUCTIONS = ("fixed", "bounded", "adaptive")
+#: How the destruction network relates to the generation trunk (:class:`Sampler`, ``backbone``).
+BACKBONES = ("separate", "shared", "shared-detached")
 #: Floor of the bounded mode's variance factor ``1 + r_B tanh b`` (log floor ~ -9.2).
 BOUNDED_VAR_FLOOR = 1e-4
 #: Clamp of the unbounded adaptive log-variance correction ``b`` (numerical safety only).
@@ -356,8 +359,16 @@ class Sampler(nn.Module):
             log-variance bound ``R`` (``None`` = unbounded); r_m: adaptive mean-correction
             bound ``M``, mean ``c x + dt M tanh(a / M)`` (``None``, the default, = unbounded
             ``c x + dt a``; ignored by the other modes).
-        shared_backbone: the destruction network reuses the generation network's :class:`Trunk`
-            object (its own zero-init head); otherwise it is a separate network.
+        backbone: how the destruction network relates to the generation network's
+            :class:`Trunk` (its head, zero-initialised, is always its own); one of
+            :data:`BACKBONES`:
+
+            - ``"separate"``: its own trunk. Group ``destruction`` owns that trunk and its head.
+            - ``"shared"``: it reuses the generation trunk object, which both processes' gradients
+              train; the trunk is a group of its own, ``trunk``, stepped at ``train.lr_trunk``.
+            - ``"shared-detached"``: it reuses the trunk but reads its features detached, so only
+              the generation process's gradient trains the trunk, which group ``generation`` owns;
+              the destruction's loss trains its head alone.
         hidden, layers, n_freq: network sizes. beta_min, beta_max: VP schedule (gaussian prior).
         scheme: the discretisation (:class:`Scheme` factory, called as ``scheme(times, t_scale=,
             prior=, prior_std=, beta_min=, beta_max=)``); default :func:`default_scheme`.
@@ -386,7 +397,7 @@ class Sampler(nn.Module):
         r_b: float = 1.0,
         r_a: float | None = 4.0,
         r_m: float | None = None,
-        shared_backbone: bool = False,
+        backbone: str = "separate",
         hidden: int = 64,
         layers: int = 2,
         n_freq: int = 64,
@@ -403,6 +414,9 @@ class Sampler(nn.Module):
         self.init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+        self.backbone = backbone
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.dim, self.steps, self.prior = int(dim), int(steps), prior
@@ -425,8 +439,9 @@ class Sampler(nn.Module):
         self.register_buffer("step_mask", sch.step_mask.clone())
         net = None
         if destruction != "fixed":
-            trunk = self.generation.net.trunk if shared_backbone else None
-            net = PolicyNet(dim, hidden, layers, n_freq, trunk=trunk)
+            trunk = None if backbone == "separate" else self.generation.net.trunk
+            net = PolicyNet(dim, hidden, layers, n_freq, trunk=trunk,
+                            detach_trunk=backbone == "shared-detached")  # fmt: skip
         self.destruction = DestructionKernel(
             times, coef, log_var, mode=destruction, net=net, r_b=r_b, r_a=r_a, r_m=r_m
         )
@@ -546,14 +561,19 @@ class Sampler(nn.Module):
             tgt.lerp_(src, rate)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """``{"generation", "destruction", "log_z"}`` -> trainable parameters, disjoint.
+        """``{"generation", "destruction", "trunk", "log_z"}`` -> trainable parameters, disjoint;
+        each group has its own optimiser and learning rate (``training.learning_rates``).
 
-        ``generation``: the generation network (including its trunk, also when that trunk is shared
-        with the destruction network) and the Langevin network. ``destruction``: the destruction
-        network's parameters not already in ``generation`` (its head, and its trunk when separate);
-        empty for ``fixed``. ``log_z``: ``[log_z]``. The target copy is in no group.
+        ``generation``: the generation network and the Langevin network, including the trunk
+        unless ``backbone == "shared"``. ``destruction``: the destruction network's parameters not
+        in another group (its head, and its trunk when ``"separate"``); empty for ``fixed``.
+        ``trunk``: the shared trunk when ``backbone == "shared"`` (trained by both processes'
+        gradients), else empty. ``log_z``: ``[log_z]``. The target copy is in no group.
         """
-        gen = list(self.generation.parameters())
-        seen = {id(p) for p in gen}
+        shared = self.backbone == "shared" and self.destruction.net is not None
+        trunk = list(self.generation.net.trunk.parameters()) if shared else []
+        seen = {id(p) for p in trunk}
+        gen = [p for p in self.generation.parameters() if id(p) not in seen]
+        seen |= {id(p) for p in gen}
         dest = [p for p in self.destruction.parameters() if id(p) not in seen]
-        return {"generation": gen, "destruction": dest, "log_z": [self.log_z]}
+        return {"generation": gen, "destruction": dest, "trunk": trunk, "log_z": [self.log_z]}

@@ -14,8 +14,8 @@ trajectory exactly when the pair of processes is perfect.
   ``KL(generation || destruction-target) - log Z``;
 * :func:`tlm_loss`: trajectory likelihood maximisation of the destruction process,
   ``-mean sum_i log p_phi(x_i | x_{i+1})`` on trajectories with detached states. Only the destruction
-  network receives gradients (if its trunk is shared with the generation network, the trunk gets
-  gradients too: step only ``Sampler.parameter_groups()["destruction"]`` with it). The generation
+  network receives gradients (a trunk shared with ``backbone="shared"`` gets them too: it is the
+  ``Sampler.parameter_groups()["trunk"]`` group; ``"shared-detached"`` keeps them off the trunk). The generation
   process of TLM is trained with TB against the EMA target copy of phi: build the trajectory with
   ``forward_rollout(..., use_target=True)`` or recompute ``Sampler.log_pb(states, use_target=True)``
   (then :func:`log_weights` with ``log_pb=``).

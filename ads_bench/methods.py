@@ -75,7 +75,7 @@ ADAPTIVE_STUDY_BASE: dict[str, Any] = {
     "sampler.learn_var": True,
     "sampler.r_a": 4.0,
     "sampler.r_m": None,
-    "sampler.shared_backbone": True,
+    "sampler.backbone": "shared",
     "train.objective": "tb",
     "train.lr_gen": 1e-3,
     "train.lr_dest": 1e-3,

@@ -11,7 +11,9 @@ The architecture shared by the diffusion-sampler literature (PIS, DIS, DDS, GFlo
   (:class:`PolicyNet`), so a fresh network outputs exactly ``(0, 0)``.
 
 The destruction network either owns its trunk or reuses the generation network's trunk object
-("shared backbone", :class:`PolicyNet` built with ``trunk=``); each always has its own head.
+("shared backbone", :class:`PolicyNet` built with ``trunk=``); each always has its own head. A
+network built with ``detach_trunk=True`` reads the shared trunk's features through ``detach()``, so
+its own loss trains only its head (which parameter group owns what: ``Sampler.parameter_groups``).
 
 For the Langevin parameterisation of the generation drift, :class:`TimeScaleNet` is the time-only
 network ``NN_2(t)`` multiplying the clipped target score. Its output layer has zero weights and a bias
@@ -80,7 +82,10 @@ class PolicyNet(nn.Module):
         hidden, layers, n_freq: trunk width, number of hidden layers, Fourier frequencies (ignored
             when ``trunk`` is given).
         trunk: an existing :class:`Trunk` to share (the "shared backbone"); the module object is
-            reused, not copied, so its parameters are trained through both networks.
+            reused, not copied, so its parameters are trained through both networks unless
+            ``detach_trunk``.
+        detach_trunk: the head reads ``trunk(x, t).detach()``: no gradient of this network's
+            outputs reaches the trunk (the trunk is trained by the other network's loss only).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class PolicyNet(nn.Module):
         n_freq: int = 64,
         *,
         trunk: Trunk | None = None,
+        detach_trunk: bool = False,
     ):
         super().__init__()
         if trunk is None:
@@ -99,12 +105,14 @@ class PolicyNet(nn.Module):
             raise ValueError(f"shared trunk has dim {trunk.dim}, expected {dim}")
         self.dim = int(dim)
         self.trunk = trunk
+        self.detach_trunk = bool(detach_trunk)
         self.head = nn.Linear(trunk.hidden, 2 * dim)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.head(self.trunk(x, t))
+        h = self.trunk(x, t)
+        out = self.head(h.detach() if self.detach_trunk else h)
         return out[..., : self.dim], out[..., self.dim :]
 
 

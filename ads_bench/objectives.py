@@ -11,7 +11,8 @@ decouples them:
   ``dest = L(log w with phi, generation terms detached)``;
 - TLM: ``gen = TB(log w with phi_target)``, ``dest = -mean sum_i log p_phi(x_i | x_{i+1})``.
 
-With a shared backbone the trunk belongs to the generation group and receives both gradients.
+With ``sampler.backbone="shared"`` the trunk is a group of its own and receives both gradients; with
+``"shared-detached"`` it is in the generation group and receives only the generation's.
 Pure tensor code: no host synchronisation, no branching on tensor values (``torch.compile``-able).
 """
 

@@ -257,8 +257,12 @@ class RunDir:
     def write_result(self, result: dict) -> None:
         atomic_write_json(self.file(RESULT), result)
 
-    def write_error(self, config: dict, error: str, tb: str) -> None:
-        atomic_write_json(self.file(ERROR), {"config": config, "error": error, "traceback": tb})
+    def write_error(self, config: dict, error: str, tb: str, *, kind: str = "failed") -> None:
+        """``error.json``: ``kind`` ``"failed"`` (retried by the next sweep) or ``"diverged"`` (the
+        run's outcome: training stopped by a non-finite value or the divergence guard; kept)."""
+        atomic_write_json(
+            self.file(ERROR), {"config": config, "error": error, "traceback": tb, "kind": kind}
+        )
 
     def clear_error(self) -> None:
         self.file(ERROR).unlink(missing_ok=True)
@@ -353,7 +357,8 @@ class RunDir:
         """What the folder holds for ``config`` (None: whatever config is stored), without the lock:
 
         - ``"done"``: ``result.json`` is readable and (if given) holds ``config``;
-        - ``"failed"``: ``error.json`` of that config and no result;
+        - ``"diverged"``: ``error.json`` of that config saying training diverged, and no result;
+        - ``"failed"``: another ``error.json`` of that config and no result;
         - ``"stale"``: the folder belongs to another config;
         - ``"partial"``: started (config and maybe a checkpoint, or a damaged result) but unfinished;
         - ``"missing"``: nothing there.
@@ -381,7 +386,7 @@ class RunDir:
         except DamagedFileError:
             error = None
         if error is not None and (want is None or canonical_config(error.get("config")) == want):
-            return "failed"
+            return "diverged" if error.get("kind") == "diverged" else "failed"
         if started is not None or damaged or self.has_checkpoint():
             return "partial"
         return "missing"

@@ -146,7 +146,9 @@ class RunRecord:
     """What a sweep knows about one spec.
 
     ``status``: ``"done"`` (ran now and finished), ``"cached"`` (finished before this sweep),
-    ``"failed"`` (raised; ``error`` says what), or, from :func:`load_records` only, ``"missing"``
+    ``"failed"`` (raised; ``error`` says what), ``"diverged"`` (training stopped on a non-finite value
+    or by the divergence guard, :mod:`ads_bench.guard`: an outcome, kept and not retrained; ``error``
+    says when and why), or, from :func:`load_records` only, ``"missing"``
     (not run, unfinished, or its result belongs to another config). A run finished by another
     process while this sweep waited for it is ``"cached"``. ``note`` says what was recovered
     (e.g. a damaged checkpoint moved aside). ``metrics`` and
@@ -190,17 +192,29 @@ class SweepResult:
         return list(first.values())
 
     @property
+    def diverged(self) -> list[RunRecord]:
+        """The diverged records, one per distinct run."""
+        first: dict[str, RunRecord] = {}
+        for r in self.records:
+            if r.status == "diverged":
+                first.setdefault(r.key, r)
+        return list(first.values())
+
+    @property
     def ok(self) -> bool:
         return all(r.ok for r in self.records)
 
     def summary(self) -> str:
         """Counts, wall time, and one line per failed run (spec, overrides, error, error file)."""
         runs = len({r.key for r in self.records})
-        failed = self.failed
+        failed, diverged = self.failed, self.diverged
+        done = sum(1 for r in {r.key: r for r in self.records}.values() if r.status == "done")
         lines = [
-            f"sweep: {runs} runs: {self.ran - len(failed)} done, {self.cached} cached, "
+            f"sweep: {runs} runs: {done} done, {self.cached} cached, {len(diverged)} diverged, "
             f"{len(failed)} failed ({_fmt_eta(self.wall_seconds)} wall)"
         ]
+        for r in diverged:
+            lines.append(f"  DIVERGED {r.spec.label} key={r.key}: {r.error}")
         for r in failed:
             ov = f" {dict(r.spec.overrides)}" if r.spec.overrides else ""
             lines.append(f"  FAILED {r.spec.label}{ov} key={r.key}: {r.error}")
@@ -231,6 +245,8 @@ def run_one(config: dict, run_dir: str, progress: bool = False) -> dict:
         state = rd.status(config)
         if state == "done":
             return {**_outcome("cached"), **_from_result(rd.read_result())}
+        if state == "diverged":
+            return _diverged_outcome(rd)
         if state == "stale":
             rd.clear()  # the folder belongs to another config (e.g. a changed default)
         rd.clear_error()
@@ -262,14 +278,24 @@ def _outcome(status: str, **fields: Any) -> dict:
 
 
 def _failure(config: dict, rd: RunDir, exc: BaseException, tb: str, seconds: float) -> dict:
-    """Record a failed run in ``error.json`` (only while holding, or able to take, its lock)."""
+    """Record a failed run in ``error.json`` (only while holding, or able to take, its lock); a
+    :class:`~ads_bench.guard.NonFiniteError` (or the divergence guard's error) is recorded as
+    ``"diverged"``: the run's outcome, not retried."""
+    from ads_bench.guard import NonFiniteError
+
     error = f"{type(exc).__name__}: {exc}"
+    kind = "diverged" if isinstance(exc, NonFiniteError) else "failed"
     try:
         with rd.lock():
-            rd.write_error(config, error, tb)
+            rd.write_error(config, error, tb, kind=kind)
     except (OSError, StoreError):
         pass  # someone else is (re)training it now: their outcome is the run's
-    return _outcome("failed", error=error, seconds=seconds)
+    return _outcome(kind, error=error, seconds=seconds)
+
+
+def _diverged_outcome(rd: RunDir) -> dict:
+    """The recorded outcome of a run that diverged earlier (served, not retrained)."""
+    return _outcome("diverged", error=(rd.read_error() or {}).get("error"), seconds=0.0)
 
 
 def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict[str, dict]:
@@ -300,6 +326,9 @@ def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict
             if state == "done":
                 outcomes[key] = {**_outcome("cached"), **_from_result(rd.read_result())}
                 continue
+            if state == "diverged":
+                outcomes[key] = _diverged_outcome(rd)
+                continue
             if state == "stale":
                 rd.clear()
             rd.clear_error()
@@ -322,10 +351,8 @@ def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict
                 notes[owner[0]] = f"{exc}; moved to {moved.name} and retrained from scratch"
         seconds = time.perf_counter() - start
         for (key, _, _), res in zip(todo, results, strict=True):
-            if res.error is not None:  # its error.json was written when it stopped
-                outcomes[key] = _outcome(
-                    "failed", error=f"NonFiniteError: {res.error}", seconds=seconds
-                )
+            if res.error is not None:  # its error.json ("diverged") was written when it stopped
+                outcomes[key] = _outcome("diverged", error=res.error, seconds=seconds)
             else:
                 outcomes[key] = _outcome(
                     "done", metrics=res.metrics, metrics_eval_steps=res.metrics_eval_steps,
@@ -564,8 +591,12 @@ def run_sweep(
         config = cfg.as_dict()
         # Read without the lock: a finished result is never rewritten, so it can be served as it
         # is; anything else is decided by the worker once it holds the run's lock.
-        if run.status(config) == "done":
+        state = run.status(config)
+        if state == "done":
             outcomes[key] = {**_outcome("cached"), **_from_result(run.read_result())}
+            continue
+        if state == "diverged":  # an outcome like a result: served, not retrained
+            outcomes[key] = _diverged_outcome(run)
             continue
         jobs.append((key, config, str(run.path)))
 
@@ -574,7 +605,7 @@ def run_sweep(
             print(text, file=sys.stderr, flush=True)
 
     n_runs, n_cached = len(outcomes) + len(jobs), len(outcomes)
-    counts = {"done": 0, "failed": 0, "cached": 0}
+    counts = {"done": 0, "failed": 0, "cached": 0, "diverged": 0}
     where = (
         "in-process" if executor == "local" and workers == 1 else f"{executor}, {workers} workers"
     )
@@ -593,9 +624,8 @@ def run_sweep(
         left = n_runs - len(outcomes)
         eta = (time.perf_counter() - start) / max(finished, 1) * left
         error = out["error"].splitlines()[0][:200] if out["error"] else ""
-        what = {"done": "done", "cached": "finished elsewhere"}.get(
-            out["status"], f"FAILED ({error})"
-        )
+        what = {"done": "done", "cached": "finished elsewhere",
+                "diverged": f"DIVERGED ({error})"}.get(out["status"], f"FAILED ({error})")  # fmt: skip
         took = f" ({out['seconds']:.1f} s)" if out["seconds"] is not None else ""
         say(
             f"[sweep {len(outcomes)}/{n_runs}] {what} {labels[key]}{took}"
@@ -633,7 +663,7 @@ def run_sweep(
         for spec, key in zip(specs, keys, strict=True)
     ]
     wall = time.perf_counter() - start
-    ran = counts["done"] + counts["failed"]
+    ran = counts["done"] + counts["failed"] + counts["diverged"]
     return SweepResult(records, ran, n_cached + counts["cached"], wall, str(out_dir))
 
 
@@ -676,7 +706,8 @@ def _from_result(result: dict) -> dict:
 
 
 def load_records(out_dir: str | os.PathLike, specs: Sequence[RunSpec]) -> list[RunRecord]:
-    """What is on disk for ``specs`` (status ``"done"``, ``"failed"`` or ``"missing"``), without
+    """What is on disk for ``specs`` (status ``"done"``, ``"failed"``, ``"diverged"`` or
+    ``"missing"``), without
     running or deleting anything; for rendering tables of partial sweeps."""
     runs_dir = Path(out_dir) / "runs"
     records = []
@@ -691,7 +722,7 @@ def load_records(out_dir: str | os.PathLike, specs: Sequence[RunSpec]) -> list[R
             record.status = "done"
             record.metrics, record.timing = data.get("metrics"), data.get("timing")
             record.metrics_eval_steps = data.get("metrics_eval_steps")
-        elif state == "failed":
-            record.status, record.error = "failed", (run.read_error() or {}).get("error")
+        elif state in ("failed", "diverged"):
+            record.status, record.error = state, (run.read_error() or {}).get("error")
         records.append(record)
     return records

@@ -15,7 +15,9 @@ folder (:class:`ads_bench.store.RunDir`): its lock held for the whole training, 
 configuration, and a finished run served from disk untouched. A non-finite loss, log-weight or
 gradient stops the run with :class:`NonFiniteError` naming the iteration and quantity (the parameter
 group, for a gradient), *before* the optimiser step, so the last checkpoint is good; the check reads
-one flag per iteration.
+one flag per iteration. A run that stays finite but runs away is stopped by the divergence guard
+(:mod:`ads_bench.guard`, :class:`DivergenceError`), checked before every periodic evaluation, every
+checkpoint and the final one, so no checkpoint holds a diverged model.
 
 Randomness: training draws from one ``torch.Generator`` seeded with ``config.seed`` (and
 ``torch.manual_seed`` for the initial weights); its state is checkpointed, so a resumed run continues
@@ -41,6 +43,7 @@ import torch
 from ads_bench import __version__
 from ads_bench.config import Config
 from ads_bench.evaluation import METRIC_KEYS, evaluate
+from ads_bench.guard import DivergenceError, NonFiniteError, check_divergence, guard_probe
 from ads_bench.kernels import Sampler
 from ads_bench.objectives import objective_losses
 from ads_bench.ops._dispatch import use_fused
@@ -50,6 +53,7 @@ from ads_bench.store import RunDir, StoreError
 from ads_bench.targets import check_target, get_target
 
 __all__ = [
+    "DivergenceError",
     "NonFiniteError",
     "RunResult",
     "build_sampler",
@@ -59,15 +63,6 @@ __all__ = [
 ]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss, log-weight or gradient became NaN/inf; ``iteration`` and ``quantity`` say where."""
-
-    def __init__(self, iteration: int, quantity: str, checkpoint: str | None):
-        self.iteration, self.quantity, self.checkpoint = iteration, quantity, checkpoint
-        kept = f"; last good checkpoint: {checkpoint}" if checkpoint else ""
-        super().__init__(f"non-finite {quantity} at iteration {iteration}{kept}")
 
 
 @dataclass
@@ -120,8 +115,13 @@ def build_sampler(cfg: Config, target) -> Sampler:
 def learning_rates(cfg: Config) -> dict[str, float]:
     """Adam learning rate of each parameter group (:meth:`Sampler.parameter_groups`)."""
     t = cfg.train
-    lr_dest = t.lr_dest if t.separate_optimizers else t.lr_gen
-    return {"generation": t.lr_gen, "destruction": lr_dest, "log_z": t.lr_logz}
+    sep = t.separate_optimizers
+    return {
+        "generation": t.lr_gen,
+        "destruction": t.lr_dest if sep else t.lr_gen,
+        "trunk": t.lr_trunk if sep else t.lr_gen,  # only sampler.backbone="shared" has this group
+        "log_z": t.lr_logz,
+    }
 
 
 def _optimizers(model: Sampler, cfg: Config) -> dict[str, torch.optim.Optimizer]:
@@ -492,11 +492,41 @@ def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> Run
         run.loss = run.step(it)
         run.train_seconds += time.perf_counter() - start
         run.iteration = it + 1
+        if guard_due(run):
+            divergence_guard(run)
         periodic_evaluation(run)
         if run_dir is not None and t.checkpoint_every and run.iteration % t.checkpoint_every == 0:
             run.save()
         bar.update(run.iteration, f"loss={run.loss:.4g}")
     return finish_run(run, resumed)
+
+
+def guard_due(run: _Run) -> bool:
+    """Whether the divergence guard runs after ``run``'s current iteration: before every periodic
+    evaluation, every checkpoint and the end of training."""
+    cfg, it = run.cfg, run.iteration
+    every, ckpt = cfg.eval.every, cfg.train.checkpoint_every
+    return (
+        it >= cfg.train.iterations
+        or bool(every and it % every == 0)
+        or bool(ckpt and it % ckpt == 0)
+    )
+
+
+def divergence_guard(run: _Run) -> None:
+    """Raise :class:`DivergenceError` if ``run`` has diverged by the rule of :mod:`ads_bench.guard`
+    (``eval.guard_elbo_gap``, ``eval.guard_logw_std``; a probe of ``eval.n`` trajectories from a
+    generator of its own, so no evaluation's numbers change)."""
+    e = run.cfg.eval
+    if e.guard_elbo_gap is None and e.guard_logw_std is None:
+        return
+    gen = eval_generator(run.cfg.seed + 7_000_001, run.iteration, final=False,
+                         device=run.cfg.train.device)  # fmt: skip
+    probe = guard_probe(run.model, run.target, n=e.n, generator=gen, impl=run.impl)
+    check_divergence(
+        probe, iteration=run.iteration, max_elbo_gap=e.guard_elbo_gap,
+        max_logw_std=e.guard_logw_std, checkpoint=run._checkpoint_name(),
+    )  # fmt: skip
 
 
 def periodic_evaluation(run: _Run) -> None:

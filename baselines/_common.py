@@ -9,7 +9,7 @@ from typing import Any
 CONTINUOUS_TIME: dict[str, Any] = {
     "sampler.destruction": "fixed",
     "sampler.learn_var": False,
-    "sampler.shared_backbone": False,
+    "sampler.backbone": "separate",
     "train.replay_ratio": 0.0,
     "train.target_rate": None,
     "train.exploration_std": 0.0,

@@ -96,7 +96,7 @@ BASES: dict[str, dict] = {
     "adaptive": dict(ADAPTIVE_STUDY_BASE),  # the paper's described setup (ads_bench.methods)
     "bounded": {**_COMMON, "sampler.destruction": "bounded", "sampler.r_b": 1.0,
                 "train.lr_dest": LR_GEN, "train.target_rate": None, "train.replay_ratio": 0.0,
-                "train.replay_prioritized": True, "sampler.shared_backbone": False},
+                "train.replay_prioritized": True, "sampler.backbone": "separate"},
     "fixed-learnvar": {**_COMMON, "sampler.destruction": "fixed", "train.replay_ratio": 0.0,
                        "train.replay_prioritized": True},
 }  # fmt: skip
@@ -109,7 +109,13 @@ _REPLAY = [
 _EXPLORATION = [{"train.exploration_std": e} for e in (0.0, 0.1, 0.5)]
 _LR_RATIO = [{"train.lr_dest": r * LR_GEN} for r in (0.01, 0.1, 1.0)]
 _TARGET_NET = [{"train.target_rate": r} for r in (None, 0.01, 0.1)]
-_BACKBONE = [{"sampler.shared_backbone": b} for b in (True, False)]
+#: every parameter that shapes the destruction at a stated rate: the shared trunk at lr_gen, trained
+#: by both processes; or trained by the generation alone; or a separate trunk at lr_dest
+_BACKBONE = [
+    {"sampler.backbone": "shared", "train.lr_trunk": LR_GEN},
+    {"sampler.backbone": "shared-detached"},
+    {"sampler.backbone": "separate"},
+]
 
 #: family -> axis -> values (each value is a dict of config overrides)
 SPACES: dict[str, dict[str, list[dict]]] = {
@@ -137,7 +143,8 @@ SPACES: dict[str, dict[str, list[dict]]] = {
 }
 
 #: budget -> (first rung iterations, rungs, candidates per family, seeds of the first rung)
-SCHEDULES = {"smoke": (2, 2, 2, 1), "quick": (200, 3, 15, 2), "full": (2000, 3, 24, 3)}
+SCHEDULES = {"smoke": (2, 2, 2, 1), "quick": (200, 3, 15, 2), "full": (2000, 3, 24, 3),
+             "paper": (2000, 3, 24, 3)}  # fmt: skip
 
 
 def candidates(family: str, n: int, seed: int = 0) -> list[dict]:

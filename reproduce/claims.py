@@ -208,6 +208,15 @@ def check_claims(rows: list[dict]) -> list[dict]:
     ]
 
 
+def diverged_cells(rows: list[dict]) -> list[dict]:
+    """Every (target, T, method) cell with diverged runs: ``{"target", "steps", "method",
+    "diverged", "runs"}``. Diverged runs are in no mean and no paired comparison; this says how many
+    each cell lost."""
+    return [{"target": r["target"], "steps": r["steps"], "method": r["method"],
+             "diverged": r.get("n_diverged", 0), "runs": r["n_runs"]}
+            for r in rows if r.get("n_diverged", 0)]  # fmt: skip
+
+
 def load_study(out: Path) -> dict | None:
     """``OUT/adaptive_study.json`` (issue 11's tuned comparison) if the study has been run."""
     path = Path(out) / "adaptive_study.json"
@@ -232,10 +241,23 @@ def verdict_table(rows: list[dict]) -> str:
                       r["result"]] for r in rows])  # fmt: skip
 
 
-def render_claims(verdicts: list[dict], note: str = "", study: dict | None = None) -> str:
+def render_claims(
+    verdicts: list[dict],
+    note: str = "",
+    study: dict | None = None,
+    diverged: list[dict] | None = None,
+) -> str:
     lines = ["# Claims check (SPEC section 7)", ""]
     if note:
         lines += [f"_{note}_", ""]
+    if diverged is not None:
+        if diverged:
+            cells = ", ".join(f"{d['method']} {d['target']} T={d['steps']}: {d['diverged']}/"
+                              f"{d['runs']}" for d in diverged)  # fmt: skip
+            lines += [f"Diverged runs (divergence guard or non-finite; left out of every mean and "
+                      f"paired comparison): {cells}", ""]  # fmt: skip
+        else:
+            lines += ["Diverged runs: none.", ""]
     if study is not None:
         lines += render_study(study)
     for i, v in enumerate(verdicts, 1):
@@ -265,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = json.loads(source.read_text(encoding="utf-8"))
     verdicts = check_claims(data["rows"])
-    text = render_claims(verdicts, data.get("note", ""), load_study(out))
+    text = render_claims(
+        verdicts, data.get("note", ""), load_study(out), diverged_cells(data["rows"])
+    )
     atomic_write(out / "claims.md", text)
     write_json(out / "claims.json", verdicts)
     print(text)

@@ -110,6 +110,8 @@ GAN_BUDGETS = {
     "quick": GanBudget(QUICK, "default", (3,), n_samples=2000, n_prior=100_000),
     "full": GanBudget(BUDGETS["full"], "default", tuple(range(10)), n_samples=2000,
                       n_prior=1_000_000),
+    "paper": GanBudget(BUDGETS["paper"], "default", tuple(range(10)), n_samples=2000,
+                       n_prior=1_000_000),
 }  # fmt: skip
 
 

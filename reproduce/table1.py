@@ -79,10 +79,11 @@ def aggregate(records) -> list[dict]:
     rows = []
     for (target, steps, method), recs in groups.items():
         ok = [r for r in recs if r.ok]
-        errors = sorted({r.error or r.status for r in recs if not r.ok})
+        errors = sorted({r.error or r.status for r in recs if not r.ok and r.status != "diverged"})
         row = {
             "target": target, "steps": steps, "method": method,
             "seeds": [r.spec.seed for r in ok], "n_runs": len(recs), "n_failed": len(recs) - len(ok),
+            "n_diverged": sum(r.status == "diverged" for r in recs),
             "errors": errors, "per_seed": {}, "history": {},
             "seconds": sum(r.timing["train_seconds"] for r in ok if r.timing) or None,
         }  # fmt: skip
@@ -145,7 +146,7 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
     tex.append(" & ".join(tex_escape(h) for h in header[:-2]) + " \\\\")
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["target", "steps", "method", "n_runs", "n_failed",
+    writer.writerow(["target", "steps", "method", "n_runs", "n_failed", "n_diverged",
                      *[c for key, _, _ in COLUMNS for c in (key, key + "_std", key + "_best")],
                      "error"])  # fmt: skip
     for target in dict.fromkeys(r["target"] for r in rows):
@@ -162,8 +163,14 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
                 c = _cell(row, key)
                 cells.append(f"**{c}**" if key in row["best"] else c)
             note = ""
-            if row["n_failed"]:
-                note = f"{row['n_failed']}/{row['n_runs']} failed: {'; '.join(row['errors'])[:120]}"
+            n_div = row.get("n_diverged", 0)
+            if n_div:  # diverged runs are an outcome: counted, never averaged into the mean
+                note = f"{n_div}/{row['n_runs']} diverged (not in the mean)"
+            if row["n_failed"] > n_div:
+                note += ("; " if note else "") + (
+                    f"{row['n_failed'] - n_div}/{row['n_runs']} failed: "
+                    f"{'; '.join(row['errors'])[:120]}"
+                )
             body.append([str(row["steps"]), row["method"], *cells,
                          str(len(row["seeds"])), note])  # fmt: skip
             pub = published.get((row["target"], row["steps"], row["method"]))
@@ -179,7 +186,7 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
                 " & ".join([str(row["steps"]), tex_escape(row["method"]), *tex_cells]) + " \\\\"
             )
             writer.writerow([row["target"], row["steps"], row["method"], row["n_runs"],
-                             row["n_failed"],
+                             row["n_failed"], row.get("n_diverged", 0),
                              *[v for key, _, _ in COLUMNS for v in
                                (_num(row[key]), _num(row[key + "_std"]), key in row["best"])],
                              "; ".join(row["errors"])])  # fmt: skip
@@ -222,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text["md"])
     print(f"wrote {out / 'table1.md'} (.csv, .json, .tex); sweep wall time {wall / 60:.1f} min")
     if not args.no_claims:
-        from claims import check_claims, load_study, render_claims
+        from claims import check_claims, diverged_cells, load_study, render_claims
 
         verdicts = check_claims(rows)
-        claims_md = render_claims(verdicts, budget.note, load_study(out))
+        claims_md = render_claims(verdicts, budget.note, load_study(out), diverged_cells(rows))
         atomic_write(out / "claims.md", claims_md)
         write_json(out / "claims.json", verdicts)
         print(claims_md)

@@ -62,14 +62,15 @@ class HalfPlane(_Gauss):
 
 class NanLater(_Gauss):
     """Finite at the probe and for the first training batch, NaN from the second training batch on
-    (batches of another size than the 3 probe points), so the run stops at iteration 1."""
+    (training batches are the only ones of 4 points: the target probe has 3, the divergence guard's
+    and the evaluations' have ``eval.n`` = 8), so the run stops at iteration 1."""
 
     def __init__(self):
         self.batches = 0
 
     def log_prob(self, x):
         lp = super().log_prob(x)
-        if x.shape[0] != 3:
+        if x.shape[0] == 4:
             self.batches += 1
             if self.batches >= 2:
                 return lp * float("nan")

@@ -234,7 +234,7 @@ def test_dis_euler_maruyama_gap_shrinks_with_the_step_size():
 
 
 def test_with_steps_reuses_the_networks_on_a_new_grid():
-    model = Sampler(2, 8, destruction="adaptive", learn_var=True, shared_backbone=True,
+    model = Sampler(2, 8, destruction="adaptive", learn_var=True, backbone="shared",
                     target_network=True)  # fmt: skip
     with torch.no_grad():
         for p in model.parameters():

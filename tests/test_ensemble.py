@@ -55,7 +55,7 @@ def test_parse_seeds():
         ("fixed-learnvar", {}),
         ("adaptive", {"train.grad_clip": 1.0}),  # replay, exploration, shared trunk, clipping
         ("adaptive-tlm", {}),  # target network, two losses
-        ("bounded", {"sampler.shared_backbone": False}),
+        ("bounded", {"sampler.backbone": "separate"}),
         ("fixed", {"sampler.langevin": True}),  # the score by torch.func.grad under vmap
     ],
 )

@@ -92,7 +92,7 @@ def test_tiny_brownian_trajectory_by_hand():
 
 # ---------------------------------------------------------------------------- gradient routing
 def _model(gen, shared=False):
-    model = Sampler(2, 3, learn_var=True, destruction="adaptive", shared_backbone=shared,
+    model = Sampler(2, 3, learn_var=True, destruction="adaptive", backbone="shared" if shared else "separate",
                     target_network=True, **SMALL)  # fmt: skip
     with torch.no_grad():  # non-zero heads so gradients reach every layer
         for p in model.parameters():
@@ -165,11 +165,13 @@ def test_tlm_generation_step_uses_the_target_copy(gen):
 
 
 def test_tlm_with_shared_backbone_touches_only_the_trunk(gen):
-    """With a shared trunk the TLM gradient reaches the trunk (in the generation group): the caller
-    steps only the destruction group with it; the generation head gets nothing."""
+    """With a shared trunk the TLM gradient reaches the trunk (its own group, ``trunk``) and the
+    destruction head; the generation head gets nothing."""
     model = _model(gen, shared=True)
     traj = forward_rollout(model, 8, generator=gen)
     model.zero_grad(set_to_none=True)
     tlm_loss(traj).backward()
     assert all(p.grad is None for p in model.generation.net.head.parameters())
     assert all(p.grad is not None for p in model.parameter_groups()["destruction"])
+    assert all(p.grad is not None for p in model.parameter_groups()["trunk"])
+    assert all(p.grad is None for p in model.parameter_groups()["generation"])

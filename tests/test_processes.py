@@ -271,38 +271,73 @@ def test_brownian_pair_is_perfect(gen, direction):
 
 
 # ---------------------------------------------------------------------------- sampler structure
-def test_shared_and_separate_backbones():
-    shared = Sampler(
-        2, 3, destruction="adaptive", shared_backbone=True, target_network=True, **SMALL
-    )
-    assert shared.destruction.net.trunk is shared.generation.net.trunk
-    groups = shared.parameter_groups()
-    trunk = {id(p) for p in shared.generation.net.trunk.parameters()}
-    assert trunk <= {id(p) for p in groups["generation"]}
-    assert {id(p) for p in groups["destruction"]} == {
-        id(p) for p in shared.destruction.net.head.parameters()
-    }
+def _ids(params):
+    return {id(p) for p in params}
+
+
+@pytest.mark.parametrize("backbone", ["separate", "shared", "shared-detached"])
+def test_backbones_say_which_group_owns_every_parameter(backbone):
+    model = Sampler(2, 3, destruction="adaptive", backbone=backbone, target_network=True, **SMALL)
+    gen_trunk = _ids(model.generation.net.trunk.parameters())
+    groups = model.parameter_groups()
+    ids = [id(p) for ps in groups.values() for p in ps]
+    assert len(ids) == len(set(ids))  # disjoint, and every trainable parameter in one group
+    assert set(ids) == {id(p) for p in model.parameters() if p.requires_grad}
+    assert groups["log_z"] == [model.log_z] and model.log_z.shape == ()
+    head = _ids(model.destruction.net.head.parameters())
+    if backbone == "separate":
+        assert model.destruction.net.trunk is not model.generation.net.trunk
+        assert _ids(groups["destruction"]) == _ids(model.destruction.parameters())
+        assert groups["trunk"] == [] and gen_trunk <= _ids(groups["generation"])
+    else:
+        assert model.destruction.net.trunk is model.generation.net.trunk
+        assert _ids(groups["destruction"]) == head
+        owner = "trunk" if backbone == "shared" else "generation"
+        assert gen_trunk <= _ids(groups[owner])
+        if backbone == "shared":
+            assert _ids(groups["trunk"]) == gen_trunk
+            assert not gen_trunk & _ids(groups["generation"])
     # the target copy has its own trunk and is in no group
-    assert shared.target_destruction.net.trunk is not shared.generation.net.trunk
+    assert model.target_destruction.net.trunk is not model.generation.net.trunk
+    assert not _ids(model.target_destruction.parameters()) & set(ids)
 
-    separate = Sampler(2, 3, destruction="adaptive", **SMALL)
-    gen_ids = {id(p) for p in separate.generation.parameters()}
-    assert not gen_ids & {id(p) for p in separate.destruction.parameters()}
-    assert separate.target_destruction is None
 
-    for model in (shared, separate):
-        groups = model.parameter_groups()
-        ids = [id(p) for ps in groups.values() for p in ps]
-        assert len(ids) == len(set(ids))
-        assert set(ids) == {id(p) for p in model.parameters() if p.requires_grad}
-        assert groups["log_z"] == [model.log_z] and model.log_z.shape == ()
-    assert Sampler(2, 3, destruction="fixed", **SMALL).parameter_groups()["destruction"] == []
+@pytest.mark.parametrize("backbone", ["separate", "shared", "shared-detached"])
+def test_destruction_gradient_reaches_the_trunk_only_where_the_backbone_says(gen, backbone):
+    """Backpropagate the destruction's log-probabilities alone: a shared trunk receives them, a
+    detached one does not (the destruction head does in every case)."""
+    model = Sampler(2, 3, destruction="adaptive", backbone=backbone, **SMALL)
+    _perturb(model, gen)
+    states = _states(model, 3, gen).float()
+    model.zero_grad(set_to_none=True)
+    model.log_pb(states).sum().backward()
+    got = {g: any(p.grad is not None and p.grad.abs().sum() > 0 for p in ps)
+           for g, ps in model.parameter_groups().items()}  # fmt: skip
+    assert got["destruction"]
+    trunk_grad = any(p.grad is not None and p.grad.abs().sum() > 0
+                     for p in model.generation.net.trunk.parameters())  # fmt: skip
+    assert trunk_grad == (backbone == "shared")
+    assert not any(p.grad is not None and p.grad.abs().sum() > 0
+                   for p in model.generation.net.head.parameters())  # fmt: skip
+
+
+def test_fixed_destruction_has_no_destruction_or_trunk_group():
+    for backbone in ("separate", "shared"):
+        groups = Sampler(2, 3, destruction="fixed", backbone=backbone, **SMALL).parameter_groups()
+        assert groups["destruction"] == [] and groups["trunk"] == []
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        Sampler(2, 3, destruction="adaptive", backbone="tied", **SMALL)
 
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_target_network_ema(gen, shared):
     model = Sampler(
-        2, 3, destruction="adaptive", shared_backbone=shared, target_network=True, **SMALL
+        2,
+        3,
+        destruction="adaptive",
+        backbone="shared" if shared else "separate",
+        target_network=True,
+        **SMALL,
     )
     tgt = model.target_destruction
     assert all(not p.requires_grad for p in tgt.parameters())

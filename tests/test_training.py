@@ -170,7 +170,7 @@ def test_tlm_never_updates_generation_from_the_tlm_loss():
     from ads_bench.rollout import forward_rollout
     from ads_bench.training import build_sampler
 
-    cfg = make_config("adaptive-tlm", "gmm9", overrides={**TINY, "sampler.shared_backbone": False})
+    cfg = make_config("adaptive-tlm", "gmm9", overrides={**TINY, "sampler.backbone": "separate"})
     target = ads_bench.targets.get_target("gmm9")
     model = build_sampler(cfg, target)
     traj = forward_rollout(model, 8)
@@ -210,11 +210,12 @@ def test_r_m_override_reaches_the_sampler():
     assert Config().sampler.r_m is None
     with pytest.raises(ValueError, match=r"sampler\.r_m must be > 0"):
         validate_config(base.with_overrides({"sampler.r_m": "0"}))
-    # r_m = None and train.threads = 1 (neutral) are left out of the key: runs keyed before those
+    # r_m = None, train.threads = 1, train.lr_trunk = 1e-3 (neutral) are left out of the key: runs keyed before those
     # fields existed stay valid
     old = base.as_dict()
     del old["sampler"]["r_m"]
     del old["train"]["threads"]
+    del old["train"]["lr_trunk"]
     blob = json.dumps(old, sort_keys=True, default=str).encode()
     assert base.key() == hashlib.sha256(blob).hexdigest()[:16]
     assert base.with_overrides({"sampler.r_m": 2}).key() != base.key()
@@ -419,3 +420,28 @@ def test_adaptive_variants_differ_from_adaptive_only_in_the_objective():
     assert resolved("adaptive-tlm") == resolved(
         "adaptive", {"train.objective": "tlm", "train.target_rate": 0.01}
     )
+
+
+def test_backbone_choice_config_and_learning_rates():
+    base = make_config("adaptive", "gmm9", overrides=TINY)
+    with pytest.raises(ValueError, match=r"sampler\.shared_backbone.*renamed.*sampler\.backbone"):
+        base.with_overrides({"sampler.shared_backbone": "true"})
+    with pytest.raises(ValueError, match=r"sampler\.backbone must be one of 'separate'"):
+        validate_config(base.with_overrides({"sampler.backbone": "tied"}))
+    # a record written before the rename still loads, as the choice it meant
+    old = base.as_dict()
+    old["sampler"].pop("backbone")
+    for flag, meant in ((True, "shared"), (False, "separate")):
+        old["sampler"]["shared_backbone"] = flag
+        assert Config.from_dict(old).sampler.backbone == meant
+    cfg = base.with_overrides({"sampler.backbone": "shared", "train.lr_trunk": 3e-4,
+                               "train.lr_dest": 1e-5})  # fmt: skip
+    run = training._Run(cfg, ads_bench.targets.get_target("gmm9"), None)
+    lrs = {g: opt.param_groups[0]["lr"] for g, opt in run.optimizers.items()}
+    assert lrs == {"generation": 1e-3, "destruction": 1e-5, "trunk": 3e-4, "log_z": 1e-1}
+    trunk = {id(p) for p in run.model.generation.net.trunk.parameters()}
+    assert {id(p) for p in run.optimizers["trunk"].param_groups[0]["params"]} == trunk
+    for backbone in ("separate", "shared-detached"):  # no trunk group: lr_trunk is unused
+        run = training._Run(cfg.with_overrides({"sampler.backbone": backbone}),
+                            ads_bench.targets.get_target("gmm9"), None)  # fmt: skip
+        assert "trunk" not in run.optimizers

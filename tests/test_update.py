@@ -54,7 +54,7 @@ def _assert_same_runs(a_dir, b_dir, seeds, rtol):
 CASES = [
     # replay (on- and off-policy graphs), exploration, shared trunk, per-seed clipping
     ("adaptive", {"train.grad_clip": 0.5}),
-    ("adaptive-tlm", {"sampler.shared_backbone": False}),  # EMA target network, two losses
+    ("adaptive-tlm", {"sampler.backbone": "separate"}),  # EMA target network, two losses
     ("fixed", {"sampler.langevin": True}),  # the target score by torch.func.grad
 ]  # (fixed-learnvar: test_inductor_compiled_update_matches_eager)
 
