@@ -76,6 +76,7 @@ ADAPTIVE_STUDY_BASE: dict[str, Any] = {
     "sampler.r_a": 4.0,
     "sampler.r_m": None,
     "sampler.backbone": "shared",
+    "train.lr_trunk": 1e-3,  # the shared trunk at the generation rate (what "shared" meant before)
     "train.objective": "tb",
     "train.lr_gen": 1e-3,
     "train.lr_dest": 1e-3,

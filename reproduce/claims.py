@@ -127,6 +127,46 @@ def _first_reaching(history: list[dict], threshold: float) -> float | None:
     return None
 
 
+#: how close to its own final value a run must come to count as converged (nats for the ELBO)
+SPEED_TOL = 0.1
+SPEED_METRICS = (("elbo", "ELBO"), ("w2", "W2"))
+
+
+def iterations_to_final(history: list[dict], key: str, tol: float = SPEED_TOL) -> float | None:
+    """The first evaluated iteration whose ``key`` is within ``tol`` of the run's final value (the
+    last row of ``history``); ``None`` if the run has no final value. Resolution: the evaluation
+    interval."""
+    final = history[-1].get(key) if history else None
+    if final is None or not math.isfinite(final):
+        return None
+    for point in history:
+        v = point.get(key)
+        if v is not None and math.isfinite(v) and abs(v - final) <= tol:
+            return float(point["iteration"])
+    return None
+
+
+def convergence_speed(ix: dict, targets: list[str], steps: list[int]) -> list[dict]:
+    """Issue 18's convergence-speed measure: per (target, T, metric), paired over seeds, the
+    iterations ``fixed-learnvar`` needs to come within :data:`SPEED_TOL` of its own final value
+    minus those ``adaptive`` needs (positive = ``adaptive`` converges sooner)."""
+    out = []
+    for t in targets:
+        for s in steps:
+            a, b = ix.get((t, s, FIXED)), ix.get((t, s, LEARNED))
+            for key, title in SPEED_METRICS:
+                diffs = []
+                if a is not None and b is not None:
+                    for seed in sorted(set(a["history"]) & set(b["history"])):
+                        ia = iterations_to_final(a["history"][seed], key)
+                        ib = iterations_to_final(b["history"][seed], key)
+                        if ia is not None and ib is not None:
+                            diffs.append(ia - ib)
+                out.append(_effect(f"{t} T={s}: iterations to within {SPEED_TOL:g} of its own "
+                                   f"final {title}, {FIXED} − {LEARNED}", diffs))  # fmt: skip
+    return out
+
+
 def _claim_faster(ix: dict, targets: list[str], steps: list[int]) -> dict:
     effects = []
     for t in targets:
@@ -153,6 +193,8 @@ def _claim_faster(ix: dict, targets: list[str], steps: list[int]) -> dict:
         "earlier. The resolution is the evaluation interval.",
         "effects": effects,
         "verdict": verdict,
+        # reported beside the verdict, not part of it: each method's own convergence
+        "speed": convergence_speed(ix, targets, steps),
     }
 
 
@@ -268,6 +310,14 @@ def render_claims(
             rows.append([e["comparison"], str(e["n"]), fmt(e["mean"]), ci])
         if rows:
             lines += [md_table(["comparison", "seeds", "effect", "95 % CI"], rows), ""]
+        if v.get("speed"):
+            speed = [[e["comparison"], str(e["n"]), fmt(e["mean"]),
+                      "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"]
+                     for e in v["speed"]]  # fmt: skip
+            lines += [f"Convergence speed (not part of the verdict): iterations each method needs "
+                      f"to come within {SPEED_TOL:g} of its own final value; positive = "
+                      f"{LEARNED} sooner.", "",
+                      md_table(["comparison", "seeds", "iterations", "95 % CI"], speed), ""]  # fmt: skip
         if v.get("failures"):
             fails = ", ".join(f"{f['method']} {f['target']} T={f['steps']}: {f['failed']}/"
                               f"{f['runs']}" for f in v["failures"])  # fmt: skip

@@ -206,7 +206,11 @@ def convergence_data(records: Sequence[RunRecord]) -> dict[int, dict[str, list[l
 
 
 def plot_convergence(data: dict, path, note: str, log_z: float | None = 0.0) -> list[str]:
-    """ELBO vs iteration, one panel per T: mean over seeds with a min-max band."""
+    """ELBO vs iteration, one panel per T: mean over seeds with a min-max band, and a dotted line at
+    the median over seeds of the iteration each method first comes within 0.1 nats of its own final
+    ELBO (:func:`claims.iterations_to_final`, issue 18's convergence speed)."""
+    from claims import SPEED_TOL, iterations_to_final
+
     steps = sorted(data)
     fig, axes = plt.subplots(
         1, len(steps), figsize=(4.0 * len(steps), 3.6), squeeze=False, sharey=True,
@@ -230,6 +234,11 @@ def plot_convergence(data: dict, path, note: str, log_z: float | None = 0.0) -> 
             (handles[method],) = ax.plot(its, mean, marker="o", ms=3, color=_color(method),
                                          label=method)  # fmt: skip
             ax.fill_between(its, lo, hi, color=_color(method), alpha=0.2, lw=0)
+            reached = [iterations_to_final([{"iteration": i, "elbo": v} for i, v in run], "elbo")
+                       for run in data[t][method]]  # fmt: skip
+            reached = [r for r in reached if r is not None]
+            if reached:
+                ax.axvline(float(np.median(reached)), color=_color(method), ls=":", lw=1.0)
             lows.append(mean[len(mean) // 2 :].min())
             highs.append(hi.max())
         if log_z is not None:
@@ -251,7 +260,8 @@ def plot_convergence(data: dict, path, note: str, log_z: float | None = 0.0) -> 
                ncol=len(handles), fontsize=8)  # fmt: skip
     n = "/".join(map(str, sorted(seeds)))
     _title(fig, f"Convergence on gmm25: ELBO vs training iteration (mean over {n} seed(s), band: "
-           f"min–max{clipped})", note)  # fmt: skip
+           f"min–max{clipped}; dotted: median iteration within {SPEED_TOL:g} nats of its own "
+           "final ELBO)", note)  # fmt: skip
     return save_figure(fig, path)
 
 

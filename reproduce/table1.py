@@ -66,8 +66,8 @@ def build_specs(budget, targets, methods, steps) -> list[RunSpec]:
 
 
 def _history(path: str) -> list[dict]:
-    """The ELBO curve of a run's ``history.csv`` (:meth:`RunDir.read_history`)."""
-    return [{"iteration": int(row["iteration"]), "elbo": row.get("elbo")}
+    """The ELBO and W2 curves of a run's ``history.csv`` (:meth:`RunDir.read_history`)."""
+    return [{"iteration": int(row["iteration"]), "elbo": row.get("elbo"), "w2": row.get("w2")}
             for row in RunDir(path).read_history()]  # fmt: skip
 
 
