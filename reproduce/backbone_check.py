@@ -27,7 +27,7 @@ from _common import fmt, md_table, write_json
 
 from ads_bench.kernels import BACKBONES
 from ads_bench.store import atomic_write_text
-from ads_bench.sweep import RunSpec, run_sweep
+from ads_bench.sweep import RunSpec, load_records, run_sweep
 
 COLUMNS = (("delta_logz_elbo", "ELBO gap"), ("delta_logz_is", "IS gap"), ("eubo_gap", "EUBO gap"),
            ("w2", "W2"), ("modes", "modes"))  # fmt: skip
@@ -69,11 +69,12 @@ def render(records, args) -> tuple[str, dict]:
     table = []
     for row in rows:
         if row["status"] == "diverged":
-            vals = [f"diverged: {(row['error'] or '').split(': ', 1)[-1][:90]}"] + [""] * 4
+            why = (row["error"] or "").split(": ", 1)[-1].split("; last good")[0]
+            vals = [f"**{why}**"] + [""] * 4
         elif row["status"] in ("done", "cached"):
             vals = [fmt(row[k]) for k, _ in COLUMNS]
         else:
-            vals = [row["status"]] + [""] * 4
+            vals = [f"{row['status']} (not finished)"] + [""] * 4
         table.append([row["backbone"], row["target"], str(row["steps"]), str(row["seed"]), *vals])
     summary = [[b, t, str(s), f"{d}/{n}"] for (b, t, s), (d, n) in counts.items()]
     md = [
@@ -108,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-n", type=int, default=2000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="results/backbone_check")
+    p.add_argument("--render-only", action="store_true",
+                   help="train nothing: tabulate what OUT/runs holds (unfinished runs say so)")  # fmt: skip
     args = p.parse_args(argv)
     specs = build_specs(args.backbones, _cells(args.cells), args.seeds, args.iterations,
                         args.every, args.batch, args.eval_n)  # fmt: skip
-    result = run_sweep(specs, args.out, workers=args.workers)
-    print(result.summary(), file=sys.stderr)
-    md, data = render(result.records, args)
+    if args.render_only:
+        records = load_records(args.out, specs)
+    else:
+        result = run_sweep(specs, args.out, workers=args.workers)
+        print(result.summary(), file=sys.stderr)
+        records = result.records
+    md, data = render(records, args)
     out = Path(args.out)
     atomic_write_text(out / "backbone_check.md", md)
     write_json(out / "backbone_check.json", data)
