@@ -115,6 +115,7 @@ setup(
         "test": [
             "pytest",
             "pytest-benchmark",
+            "pytest-xdist",
             "ninja",
             "ruff",
             "scipy",
