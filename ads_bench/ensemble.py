@@ -541,8 +541,7 @@ class _Ensemble:
         self.errors[s] = f"{type(err).__name__}: {err}"
         self.failures[run.cfg.seed] = err
         if run.run_dir is not None:
-            run.run_dir.write_error(run.cfg.as_dict(), f"{type(err).__name__}: {err}", "",
-                                    kind="diverged")  # fmt: skip
+            run.run_dir.write_error(run.cfg.as_dict(), self.errors[s], "", kind="diverged")
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> dict:
@@ -552,7 +551,6 @@ class _Ensemble:
             _Progress,
             divergence_guard,
             finish_run,
-            guard_due,
             periodic_evaluation,
         )
 
@@ -586,12 +584,11 @@ class _Ensemble:
                 else:
                     run.train_seconds += seconds
                 run.iteration = it
-                if guard_due(run):
-                    try:
-                        divergence_guard(run)
-                    except NonFiniteError as err:  # this seed diverged: it stops alone
-                        self._stop(s, err)
-                        continue
+                try:
+                    divergence_guard(run)
+                except NonFiniteError as err:  # this seed diverged: it stops alone
+                    self._stop(s, err)
+                    continue
                 periodic_evaluation(run)
             if t.checkpoint_every and it % t.checkpoint_every == 0:
                 self.save()

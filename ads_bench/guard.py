@@ -42,10 +42,11 @@ __all__ = ["DivergenceError", "NonFiniteError", "guard_probe"]
 class NonFiniteError(FloatingPointError):
     """A loss, log-weight or gradient became NaN/inf; ``iteration`` and ``quantity`` say where."""
 
-    def __init__(self, iteration: int, quantity: str, checkpoint: str | None):
+    def __init__(self, iteration: int, quantity: str, checkpoint: str | None, what: str = ""):
         self.iteration, self.quantity, self.checkpoint = iteration, quantity, checkpoint
         kept = f"; last good checkpoint: {checkpoint}" if checkpoint else ""
-        super().__init__(f"non-finite {quantity} at iteration {iteration}{kept}")
+        what = what or f"non-finite {quantity} at iteration {iteration}"
+        super().__init__(f"{what}{kept}")
 
 
 class DivergenceError(NonFiniteError):
@@ -55,14 +56,12 @@ class DivergenceError(NonFiniteError):
     def __init__(
         self, iteration: int, quantity: str, value: float, bound: float, checkpoint: str | None
     ):
-        self.iteration, self.quantity, self.checkpoint = iteration, quantity, checkpoint
         self.value, self.bound = value, bound
-        kept = f"; last good checkpoint: {checkpoint}" if checkpoint else ""
-        FloatingPointError.__init__(
-            self,
+        super().__init__(
+            iteration, quantity, checkpoint,
             f"diverged at iteration {iteration}: {quantity} {value:.4g} > {bound:g} nats "
-            f"(divergence guard){kept}",
-        )
+            "(divergence guard)",
+        )  # fmt: skip
 
 
 @torch.no_grad()

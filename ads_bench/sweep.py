@@ -182,23 +182,23 @@ class SweepResult:
     wall_seconds: float = 0.0
     out_dir: str = ""
 
-    @property
-    def failed(self) -> list[RunRecord]:
-        """The failed records, one per distinct run (first spec of each)."""
+    def _distinct(self, status: str) -> list[RunRecord]:
+        """The records of ``status``, one per distinct run (first spec of each)."""
         first: dict[str, RunRecord] = {}
         for r in self.records:
-            if r.status == "failed":
+            if r.status == status:
                 first.setdefault(r.key, r)
         return list(first.values())
 
     @property
+    def failed(self) -> list[RunRecord]:
+        """The failed records, one per distinct run (first spec of each)."""
+        return self._distinct("failed")
+
+    @property
     def diverged(self) -> list[RunRecord]:
         """The diverged records, one per distinct run."""
-        first: dict[str, RunRecord] = {}
-        for r in self.records:
-            if r.status == "diverged":
-                first.setdefault(r.key, r)
-        return list(first.values())
+        return self._distinct("diverged")
 
     @property
     def ok(self) -> bool:
@@ -243,10 +243,9 @@ def run_one(config: dict, run_dir: str, progress: bool = False) -> dict:
         return _outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=0.0)
     try:
         state = rd.status(config)
-        if state == "done":
-            return {**_outcome("cached"), **_from_result(rd.read_result())}
-        if state == "diverged":
-            return _diverged_outcome(rd)
+        recorded = _recorded_outcome(rd, state)
+        if recorded is not None:
+            return recorded
         if state == "stale":
             rd.clear()  # the folder belongs to another config (e.g. a changed default)
         rd.clear_error()
@@ -293,9 +292,14 @@ def _failure(config: dict, rd: RunDir, exc: BaseException, tb: str, seconds: flo
     return _outcome(kind, error=error, seconds=seconds)
 
 
-def _diverged_outcome(rd: RunDir) -> dict:
-    """The recorded outcome of a run that diverged earlier (served, not retrained)."""
-    return _outcome("diverged", error=(rd.read_error() or {}).get("error"), seconds=0.0)
+def _recorded_outcome(rd: RunDir, state: str) -> dict | None:
+    """The outcome a run folder already holds, served without training: ``"cached"`` for a
+    finished run (``state`` ``"done"``), ``"diverged"`` for one that diverged earlier; else None."""
+    if state == "done":
+        return {**_outcome("cached"), **_from_result(rd.read_result())}
+    if state == "diverged":
+        return _outcome("diverged", error=(rd.read_error() or {}).get("error"), seconds=0.0)
+    return None
 
 
 def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict[str, dict]:
@@ -323,11 +327,9 @@ def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict
     try:
         for key, config, rd in held:
             state = rd.status(config)
-            if state == "done":
-                outcomes[key] = {**_outcome("cached"), **_from_result(rd.read_result())}
-                continue
-            if state == "diverged":
-                outcomes[key] = _diverged_outcome(rd)
+            recorded = _recorded_outcome(rd, state)
+            if recorded is not None:
+                outcomes[key] = recorded
                 continue
             if state == "stale":
                 rd.clear()
@@ -591,12 +593,10 @@ def run_sweep(
         config = cfg.as_dict()
         # Read without the lock: a finished result is never rewritten, so it can be served as it
         # is; anything else is decided by the worker once it holds the run's lock.
-        state = run.status(config)
-        if state == "done":
-            outcomes[key] = {**_outcome("cached"), **_from_result(run.read_result())}
-            continue
-        if state == "diverged":  # an outcome like a result: served, not retrained
-            outcomes[key] = _diverged_outcome(run)
+        # A diverged run is an outcome like a result: served, not retrained.
+        recorded = _recorded_outcome(run, run.status(config))
+        if recorded is not None:
+            outcomes[key] = recorded
             continue
         jobs.append((key, config, str(run.path)))
 

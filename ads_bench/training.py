@@ -492,8 +492,7 @@ def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> Run
         run.loss = run.step(it)
         run.train_seconds += time.perf_counter() - start
         run.iteration = it + 1
-        if guard_due(run):
-            divergence_guard(run)
+        divergence_guard(run)
         periodic_evaluation(run)
         if run_dir is not None and t.checkpoint_every and run.iteration % t.checkpoint_every == 0:
             run.save()
@@ -501,7 +500,7 @@ def _train_loop(cfg: Config, tgt, run_dir: RunDir | None, progress: bool) -> Run
     return finish_run(run, resumed)
 
 
-def guard_due(run: _Run) -> bool:
+def _guard_due(run: _Run) -> bool:
     """Whether the divergence guard runs after ``run``'s current iteration: before every periodic
     evaluation, every checkpoint and the end of training."""
     cfg, it = run.cfg, run.iteration
@@ -514,11 +513,12 @@ def guard_due(run: _Run) -> bool:
 
 
 def divergence_guard(run: _Run) -> None:
-    """Raise :class:`DivergenceError` if ``run`` has diverged by the rule of :mod:`ads_bench.guard`
-    (``eval.guard_elbo_gap``, ``eval.guard_logw_std``; a probe of ``eval.n`` trajectories from a
-    generator of its own, so no evaluation's numbers change)."""
+    """After each iteration of ``run``: where the guard is due (before every periodic evaluation,
+    checkpoint and the end of training), raise :class:`DivergenceError` if ``run`` has diverged by
+    the rule of :mod:`ads_bench.guard` (``eval.guard_elbo_gap``, ``eval.guard_logw_std``; a probe of
+    ``eval.n`` trajectories from a generator of its own, so no evaluation's numbers change)."""
     e = run.cfg.eval
-    if e.guard_elbo_gap is None and e.guard_logw_std is None:
+    if (e.guard_elbo_gap is None and e.guard_logw_std is None) or not _guard_due(run):
         return
     gen = eval_generator(run.cfg.seed + 7_000_001, run.iteration, final=False,
                          device=run.cfg.train.device)  # fmt: skip
