@@ -275,12 +275,20 @@ def render_study(study: dict) -> list[str]:
     return [*lines, verdict_table(study["verdict"]), ""]
 
 
+def _ci(e: dict) -> str:
+    """An effect's 95 % interval as table text (``—`` without data)."""
+    return "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"
+
+
+def _effect_rows(effects: list[dict]) -> list[list[str]]:
+    return [[e["comparison"], str(e["n"]), fmt(e["mean"]), _ci(e)] for e in effects]
+
+
 def verdict_table(rows: list[dict]) -> str:
     """The study's per-(cell, metric) verdict rows as a Markdown table (also ``adaptive_study.md``)."""
     return md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
                     [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
-                      "—" if not r["n"] else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
-                      r["result"]] for r in rows])  # fmt: skip
+                      _ci(r), r["result"]] for r in rows])  # fmt: skip
 
 
 def render_claims(
@@ -304,16 +312,11 @@ def render_claims(
         lines += render_study(study)
     for i, v in enumerate(verdicts, 1):
         lines += [f"## {i}. {v['claim']} — **{v['verdict']}**", "", v["test"], ""]
-        rows = []
-        for e in v["effects"]:
-            ci = "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"
-            rows.append([e["comparison"], str(e["n"]), fmt(e["mean"]), ci])
+        rows = _effect_rows(v["effects"])
         if rows:
             lines += [md_table(["comparison", "seeds", "effect", "95 % CI"], rows), ""]
         if v.get("speed"):
-            speed = [[e["comparison"], str(e["n"]), fmt(e["mean"]),
-                      "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"]
-                     for e in v["speed"]]  # fmt: skip
+            speed = _effect_rows(v["speed"])
             lines += [f"Convergence speed (not part of the verdict): iterations each method needs "
                       f"to come within {SPEED_TOL:g} of its own final value; positive = "
                       f"{LEARNED} sooner.", "",
