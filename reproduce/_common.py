@@ -136,11 +136,14 @@ def compiled_spec(spec: RunSpec) -> RunSpec:
     return dataclasses.replace(spec, overrides=overrides)
 
 
-def sweep(specs: Sequence[RunSpec], args: argparse.Namespace) -> list[RunRecord]:
+def sweep(
+    specs: Sequence[RunSpec], args: argparse.Namespace, ensembles: bool | None = None
+) -> list[RunRecord]:
     """Run (or resume) ``specs`` into ``args.out`` and return their records (with the specs as
-    given); prints the summary. A budget with ``compiled_ensembles`` runs each config's seeds as one
-    compiled seed ensemble."""
-    ensembles = BUDGETS[args.budget].compiled_ensembles
+    given); prints the summary. With ``ensembles`` (default: the budget's ``compiled_ensembles``)
+    each config's seeds run as one compiled seed ensemble."""
+    if ensembles is None:
+        ensembles = BUDGETS[args.budget].compiled_ensembles
     run = [compiled_spec(s) for s in specs] if ensembles else list(specs)
     result = run_sweep(
         run, args.out, workers=args.workers, executor=args.executor, address=args.address,

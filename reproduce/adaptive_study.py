@@ -54,6 +54,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,7 +118,8 @@ _BACKBONE = [
     {"sampler.backbone": "separate"},
 ]
 
-#: family -> axis -> values (each value is a dict of config overrides)
+#: family -> axis -> values (each value is a dict of config overrides); screened in this order, so
+#: the claim's comparator is done before ``bounded`` when a long study is stopped
 SPACES: dict[str, dict[str, list[dict]]] = {
     "adaptive": {
         "lr_ratio": _LR_RATIO,
@@ -128,6 +130,11 @@ SPACES: dict[str, dict[str, list[dict]]] = {
         "exploration": _EXPLORATION,
         "backbone": _BACKBONE,
     },
+    "fixed-learnvar": {
+        "lr_gen": [{"train.lr_gen": lr} for lr in (3e-4, 1e-3, 3e-3)],
+        "replay": _REPLAY,
+        "exploration": _EXPLORATION,
+    },
     "bounded": {
         "lr_ratio": _LR_RATIO,
         "target_net": _TARGET_NET,
@@ -135,16 +142,33 @@ SPACES: dict[str, dict[str, list[dict]]] = {
         "exploration": _EXPLORATION,
         "backbone": _BACKBONE,
     },
-    "fixed-learnvar": {
-        "lr_gen": [{"train.lr_gen": lr} for lr in (3e-4, 1e-3, 3e-3)],
-        "replay": _REPLAY,
-        "exploration": _EXPLORATION,
-    },
 }
 
-#: budget -> (first rung iterations, rungs, candidates per family, seeds of the first rung)
-SCHEDULES = {"smoke": (2, 2, 2, 1), "quick": (200, 3, 15, 2), "full": (2000, 3, 24, 3),
-             "paper": (2000, 3, 24, 3)}  # fmt: skip
+
+@dataclass(frozen=True)
+class Schedule:
+    """One budget's study: successive-halving ``rungs`` as (iterations, number of selection seeds),
+    ``candidates`` random points per family besides the base, the ``report_cells`` of the held-out
+    verdict, and the run length from which each configuration's seeds train as one compiled seed
+    ensemble (``compile_from``; None: never), measured faster only for long runs."""
+
+    rungs: tuple[tuple[int, int], ...]
+    candidates: int
+    report_cells: tuple[tuple[str, int], ...] = tuple(REPORT_CELLS)
+    compile_from: int | None = None
+
+    def __str__(self) -> str:
+        rungs = " → ".join(f"{it} its × {n} seeds" for it, n in self.rungs)
+        return f"{1 + self.candidates} candidates per family, rungs {rungs}"
+
+
+#: the paper-scale study (issue 18): its final rung is the paper's 25 000 iterations, so a
+#: divergence at ~17 000 decides the selection; its verdict adds funnel (Table 1's fourth target)
+_PAPER = Schedule(((1000, 2), (5000, 3), (25_000, 5)), 8,
+                  (*REPORT_CELLS, ("funnel", 5), ("funnel", 10)), compile_from=5000)  # fmt: skip
+SCHEDULES = {"smoke": Schedule(((2, 1), (6, 2)), 2),
+             "quick": Schedule(((200, 2), (600, 4), (1800, 5)), 15),
+             "paper": _PAPER, "full": _PAPER}  # fmt: skip
 
 
 def candidates(family: str, n: int, seed: int = 0) -> list[dict]:
@@ -173,6 +197,17 @@ def _specs(family, cands, iterations, seeds, budget, stage, cells=CELLS, extra=N
                                      {**over, **BASES[family], **cand},
                                      tag=f"{stage}:{family}:{i}"))  # fmt: skip
     return specs
+
+
+def diverged(rec) -> bool:
+    """Whether a run diverged: stopped by the divergence guard or a non-finite value (status
+    ``diverged``), or finished with an ELBO gap above :data:`DIVERGED_GAP` or none at all."""
+    if rec is None or rec.status == "diverged":
+        return rec is not None
+    if not rec.ok:
+        return False  # failed (an error, not an outcome of training)
+    gap = _metric(rec, "delta_logz_elbo")
+    return gap is None or gap > DIVERGED_GAP
 
 
 def _metric(rec, key: str) -> float | None:
@@ -204,29 +239,41 @@ def scores(records, n_cands: int) -> list[float]:
     return [sum(r) / len(r) if r else float(n_cands) for r in ranks]
 
 
+def _ensembles(schedule: Schedule, iterations: int) -> bool:
+    return schedule.compile_from is not None and iterations >= schedule.compile_from
+
+
 def screen(family: str, budget, args, log: list, spent: list) -> dict:
-    """Successive halving of one family on seeds 0–4; returns the winner's overrides."""
-    first, rungs, n, n_seeds = SCHEDULES[budget.name]
-    cands = candidates(family, args.candidates or n, args.seed)
-    iterations = first
+    """Successive halving of one family on seeds 0–4; returns the winner's overrides.
+
+    After each rung the best third (at least ``--keep``) go on; a candidate with a diverged run
+    (:func:`diverged`) in the rung ranks after every candidate without one, whatever its score."""
+    sched = SCHEDULES[budget.name]
+    cands = candidates(family, sched.candidates if args.candidates is None else args.candidates,
+                       args.seed)  # fmt: skip
     alive = list(range(len(cands)))
-    for rung in range(rungs):
-        seeds = SELECT_SEEDS[: min(len(SELECT_SEEDS), n_seeds * (rung + 1))]
+    for rung, (iterations, n_seeds) in enumerate(sched.rungs):
+        seeds = SELECT_SEEDS[:n_seeds]
         live = [cands[i] for i in alive]
-        recs = sweep(_specs(family, live, iterations, seeds, budget, f"r{rung}"), args)
+        recs = sweep(_specs(family, live, iterations, seeds, budget, f"r{rung}"), args,
+                     ensembles=_ensembles(sched, iterations))  # fmt: skip
         spent.extend(recs)
         sc = scores(recs, len(live))
-        order = sorted(range(len(live)), key=lambda j: sc[j])
+        mine = [[r for r in recs if r.spec.tag.endswith(f":{j}")] for j in range(len(live))]
+        bad = [sum(diverged(r) for r in m) for m in mine]
+        order = sorted(range(len(live)), key=lambda j: (bad[j] > 0, sc[j]))
         log.append({"family": family, "rung": rung, "iterations": iterations, "seeds": list(seeds),
-                    "candidates": [{"overrides": live[j], "score": sc[j],
-                                    "failed": sum(not r.ok for r in recs
-                                                  if r.spec.tag.endswith(f":{j}"))}
+                    "candidates": [{"overrides": live[j], "score": sc[j], "diverged": bad[j],
+                                    "failed": sum(r.status == "failed" for r in mine[j])}
                                    for j in order]})  # fmt: skip
-        keep = max(args.keep, math.ceil(len(live) / 3)) if rung < rungs - 1 else 1
+        last = rung == len(sched.rungs) - 1
+        keep = 1 if last else max(args.keep, math.ceil(len(live) / 3))
         alive = [alive[j] for j in order[:keep]]
-        iterations *= 3
-    return {"overrides": cands[alive[0]], "settings": {**BASES[family], **cands[alive[0]]},
-            "iterations": iterations // 3}  # fmt: skip
+    return {
+        "overrides": cands[alive[0]],
+        "settings": {**BASES[family], **cands[alive[0]]},
+        "iterations": sched.rungs[-1][0],
+    }
 
 
 # ---------------------------------------------------------------------------------- verdict
@@ -239,15 +286,21 @@ def _by_family(records) -> dict:
 
 def verdict(records, cells=REPORT_CELLS, seeds=REPORT_SEEDS) -> list[dict]:
     """Per cell and metric: fixed-learnvar − adaptive on the report seeds (positive = adaptive
-    better; modes sign-flipped), mean and 95 % CI, pass / fail / not shown / n/a."""
+    better; modes sign-flipped), mean and 95 % CI, pass / fail / not shown / n/a, over the seeds on
+    which neither run diverged; ``diverged_adaptive`` / ``diverged_fixed-learnvar`` count the
+    cell's diverged runs."""
     rows = []
     by = _by_family(records)
     for target, steps in cells:
+        runs = {f: [by.get((f, target, steps, seed)) for seed in seeds]
+                for f in ("adaptive", "fixed-learnvar")}  # fmt: skip
+        lost = {f"diverged_{f}": sum(map(diverged, rs)) for f, rs in runs.items()}
         for key, sign in METRICS:
             diffs = []
-            for seed in seeds:
-                va = _metric(by.get(("adaptive", target, steps, seed)), key)
-                vf = _metric(by.get(("fixed-learnvar", target, steps, seed)), key)
+            for ra, rf in zip(runs["adaptive"], runs["fixed-learnvar"], strict=True):
+                if diverged(ra) or diverged(rf):
+                    continue  # a diverged run is counted, never averaged
+                va, vf = _metric(ra, key), _metric(rf, key)
                 if va is not None and vf is not None:
                     diffs.append(sign * (vf - va))
             m, lo, hi = mean_ci(diffs)
@@ -260,7 +313,8 @@ def verdict(records, cells=REPORT_CELLS, seeds=REPORT_SEEDS) -> list[dict]:
             else:
                 result = "not shown"
             rows.append({"target": target, "steps": steps, "metric": key, "n": len(diffs),
-                         "mean": m, "ci_low": lo, "ci_high": hi, "result": result})  # fmt: skip
+                         "mean": m, "ci_low": lo, "ci_high": hi, "result": result,
+                         **lost})  # fmt: skip
     return rows
 
 
@@ -321,10 +375,8 @@ def diagnostics(records, cells=REPORT_CELLS) -> dict:
         if (target, steps) not in cells:
             continue
         ok = [r for r in recs if r.ok]
-        gaps = [_metric(r, "delta_logz_elbo") for r in ok]
         row = {"family": family, "target": target, "steps": steps, "runs": len(recs),
-               "failed": len(recs) - len(ok),
-               "diverged": sum(g is None or g > DIVERGED_GAP for g in gaps)}  # fmt: skip
+               "failed": len(recs) - len(ok), "diverged": sum(map(diverged, recs))}  # fmt: skip
         k = MIXTURE_MODES.get(target)
         modes = [m for m in (_metric(r, "modes") for r in ok) if m is not None]
         if k is not None and modes:
@@ -362,7 +414,7 @@ def draw_figures(records, diag: dict, fig_dir: Path, note: str) -> list[str]:
 
     files = []
     fig_dir.mkdir(parents=True, exist_ok=True)
-    cells = [c for c in REPORT_CELLS if any((r["target"], r["steps"]) == c for r in diag["rows"])]
+    cells = list(dict.fromkeys((r["target"], r["steps"]) for r in diag["rows"]))
     if cells:
         fig, axes = plt.subplots(1, len(cells), figsize=(3.2 * len(cells), 3.2), squeeze=False,
                                  layout="constrained")  # fmt: skip
@@ -566,17 +618,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     log: list = []
     spent: list = []  # every record of this study, for its total compute
+    sched = SCHEDULES[budget.name]
     winners = {family: screen(family, budget, args, log, spent) for family in SPACES}
     report = []
     for family, w in winners.items():
         every = {"eval.every": max(1, w["iterations"] // REPORT_EVALS)}
         report += _specs(family, [w["overrides"]], w["iterations"], REPORT_SEEDS, budget, "report",
-                         REPORT_CELLS, every)  # fmt: skip
-    records = sweep(report, args)
+                         sched.report_cells, every)  # fmt: skip
+    records = sweep(report, args, ensembles=_ensembles(sched, report[0].config().train.iterations))
     spent.extend(records)
-    rows = verdict(records)
-    diag = diagnostics(records)
-    note = f"{budget.name} budget (screening schedule {SCHEDULES[budget.name]})"
+    rows = verdict(records, sched.report_cells)
+    diag = diagnostics(records, sched.report_cells)
+    note = f"{budget.name} budget ({sched})"
     confirm = None
     if confirm_cells:
         full = BUDGETS[args.confirm_budget]
