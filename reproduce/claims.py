@@ -259,20 +259,58 @@ def diverged_cells(rows: list[dict]) -> list[dict]:
             for r in rows if r.get("n_diverged", 0)]  # fmt: skip
 
 
+#: where the paper-scale study writes (``adaptive_study.py --budget paper --out OUT/PAPER_STUDY``)
+PAPER_STUDY = "adaptive_study_paper"
+PAPER_STUDY_COMMAND = (
+    f"python reproduce/adaptive_study.py --budget paper --out results/{PAPER_STUDY}"
+)
+
+
 def load_study(out: Path) -> dict | None:
     """``OUT/adaptive_study.json`` (issue 11's tuned comparison) if the study has been run."""
     path = Path(out) / "adaptive_study.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def render_study(study: dict) -> list[str]:
+def _divergence_line(rows: list[dict]) -> str:
+    """Per cell, the diverged runs of each family (the verdict's rows carry them per cell)."""
+    cells = {}
+    for r in rows:
+        if "diverged_adaptive" in r:
+            cells[(r["target"], r["steps"])] = (
+                r["diverged_adaptive"],
+                r["diverged_fixed-learnvar"],
+            )
+    if not cells:
+        return ""
+    total = [sum(c[i] for c in cells.values()) for i in (0, 1)]
+    text = ", ".join(f"{t} T={s}: {a}/{f}" for (t, s), (a, f) in cells.items())
+    return (f"Diverged runs (adaptive/fixed-learnvar; counted, left out of every paired difference): "
+            f"{total[0]}/{total[1]} in all — {text}.")  # fmt: skip
+
+
+def render_study(study: dict, heading: str = "1 (tuned)") -> list[str]:
     """Claim 1 after tuning: the study's verdict on its held-out seeds, as Markdown lines."""
-    lines = [f"## 1 (tuned). {study['summary']}", "",
-             f"From `python reproduce/adaptive_study.py` ({study['budget']} budget): each family's "
-             "settings selected on seeds 0–4, effects fixed-learnvar − adaptive on seeds 5–9 "
-             "(positive = adaptive better; modes sign-flipped), full table in "
+    budget = study["budget"]
+    command = "python reproduce/adaptive_study.py" + (
+        "" if budget == "quick" else f" --budget {budget}"
+    )
+    lines = [f"## {heading}. {study['summary']}", "",
+             f"From `{command}` ({budget} budget; {study.get('compute', {}).get('worker_hours', 0):.1f} "
+             "worker-hours): each family's settings selected on seeds 0–4, effects fixed-learnvar − "
+             "adaptive on seeds 5–9 (positive = adaptive better; modes sign-flipped), full table in "
              "`adaptive_study.md`.", ""]  # fmt: skip
-    return [*lines, verdict_table(study["verdict"]), ""]
+    diverged = _divergence_line(study["verdict"])
+    return [*lines, *([diverged, ""] if diverged else []), verdict_table(study["verdict"]), ""]
+
+
+def render_paper_study(study: dict | None) -> list[str]:
+    """The main claim-1 verdict: the paper-scale study (25 000 iterations), or where it stands."""
+    if study is None:
+        return ["## 1 (paper scale, the main verdict). Not available yet", "",
+                f"The paper-scale study has not finished here: `{PAPER_STUDY_COMMAND}` (resumable; "
+                "its committed run records count as done).", ""]  # fmt: skip
+    return render_study(study, "1 (paper scale, the main verdict)")
 
 
 def _ci(e: dict) -> str:
@@ -296,7 +334,10 @@ def render_claims(
     note: str = "",
     study: dict | None = None,
     diverged: list[dict] | None = None,
+    paper: list[str] | None = None,
 ) -> str:
+    """``claims.md``: ``paper`` (the paper-scale claim-1 lines, :func:`render_paper_study`) first,
+    then the tuned study's verdict (``study``) and the Table 1 claims at Table 1's budget."""
     lines = ["# Claims check (SPEC section 7)", ""]
     if note:
         lines += [f"_{note}_", ""]
@@ -308,8 +349,9 @@ def render_claims(
                       f"paired comparison): {cells}", ""]  # fmt: skip
         else:
             lines += ["Diverged runs: none.", ""]
+    lines += paper or []
     if study is not None:
-        lines += render_study(study)
+        lines += render_study(study, f"1 (tuned, {study['budget']} budget)")
     for i, v in enumerate(verdicts, 1):
         lines += [f"## {i}. {v['claim']} — **{v['verdict']}**", "", v["test"], ""]
         rows = _effect_rows(v["effects"])
@@ -328,6 +370,18 @@ def render_claims(
     return "\n".join(lines)
 
 
+def write_claims(out: Path, rows: list[dict], note: str = "") -> str:
+    """Check the claims on Table 1's ``rows`` and write ``OUT/claims.{md,json}``, with the studies
+    found under ``OUT`` (the paper-scale one in ``OUT/adaptive_study_paper``); returns the text."""
+    out = Path(out)
+    verdicts = check_claims(rows)
+    paper = render_paper_study(load_study(out / PAPER_STUDY))
+    text = render_claims(verdicts, note, load_study(out), diverged_cells(rows), paper)
+    atomic_write(out / "claims.md", text)
+    write_json(out / "claims.json", verdicts)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="results", help="folder holding table1.json")
@@ -339,12 +393,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     data = json.loads(source.read_text(encoding="utf-8"))
-    verdicts = check_claims(data["rows"])
-    text = render_claims(
-        verdicts, data.get("note", ""), load_study(out), diverged_cells(data["rows"])
-    )
-    atomic_write(out / "claims.md", text)
-    write_json(out / "claims.json", verdicts)
+    text = write_claims(out, data["rows"], data.get("note", ""))
     print(text)
     return 0
 

@@ -229,13 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text["md"])
     print(f"wrote {out / 'table1.md'} (.csv, .json, .tex); sweep wall time {wall / 60:.1f} min")
     if not args.no_claims:
-        from claims import check_claims, diverged_cells, load_study, render_claims
+        from claims import write_claims
 
-        verdicts = check_claims(rows)
-        claims_md = render_claims(verdicts, budget.note, load_study(out), diverged_cells(rows))
-        atomic_write(out / "claims.md", claims_md)
-        write_json(out / "claims.json", verdicts)
-        print(claims_md)
+        print(write_claims(out, rows, budget.note))
     failed = sum(r["n_failed"] for r in rows)
     if failed:
         print(f"{failed} run(s) failed; their rows say so (see {out / 'runs'}/*/error.json)")

@@ -79,3 +79,30 @@ def test_verdict_counts_diverged_runs_and_never_averages_them():
     assert gap["diverged_adaptive"] == 2 and gap["diverged_fixed-learnvar"] == 0
     assert gap["n"] == 3 and gap["mean"] == pytest.approx(1.0)  # seeds 7, 8, 9 only
     assert study.diverged(None) is False
+
+
+def test_claims_put_the_paper_scale_verdict_first_with_its_divergence_counts(tmp_path):
+    import json
+
+    import claims
+
+    specs = [RunSpec("gmm25", f, 5, seed, tag=f"report:{f}:0")
+             for f in ("adaptive", "fixed-learnvar") for seed in study.REPORT_SEEDS]  # fmt: skip
+    records = [_record(s, "diverged" if s.method == "adaptive" and s.seed == 9 else "done",
+                       gap=1.0 if s.method == "adaptive" else 2.0) for s in specs]  # fmt: skip
+    rows = study.verdict(records, [("gmm25", 5)])
+    paper = {"budget": "paper", "summary": study.summary_line(rows), "verdict": rows,
+             "compute": {"runs": 10, "worker_hours": 2.5}}  # fmt: skip
+    missing = claims.write_claims(tmp_path, [], "quick budget")
+    assert "Not available yet" in missing and claims.PAPER_STUDY_COMMAND in missing
+    (tmp_path / claims.PAPER_STUDY).mkdir()
+    (tmp_path / claims.PAPER_STUDY / "adaptive_study.json").write_text(json.dumps(paper))
+    (tmp_path / "adaptive_study.json").write_text(json.dumps({**paper, "budget": "quick"}))
+    text = (claims.write_claims(tmp_path, [], "quick budget"), (tmp_path / "claims.md").read_text())
+    assert text[0] == text[1]
+    main, tuned = (
+        text[0].index("1 (paper scale, the main verdict)"),
+        text[0].index("1 (tuned, quick"),
+    )
+    assert main < tuned and "--budget paper" in text[0][main:tuned]
+    assert "Diverged runs (adaptive/fixed-learnvar" in text[0] and "gmm25 T=5: 1/0" in text[0]
