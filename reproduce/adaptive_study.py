@@ -3,6 +3,7 @@
     python reproduce/adaptive_study.py                    # quick budget (about an hour on 2 cores)
     python reproduce/adaptive_study.py --budget smoke     # plumbing check (tests)
     python reproduce/adaptive_study.py --confirm-cells gmm25:5   # + the winners at full budget
+    python reproduce/adaptive_study.py --budget paper --out results/adaptive_study_paper  # issue 18
 
 Families. ``adaptive`` (the paper's method) and, with the same screening budget so the comparison is
 fair, ``bounded`` and ``fixed-learnvar``. Each family starts from a pinned *study base*
@@ -20,10 +21,15 @@ Screening (selection seeds 0–4 only). All candidates are trained on every sele
 manywell at T ∈ {5, 10}); successive halving keeps the best third (at least ``--keep``) after each
 rung, with 3× the iterations and more seeds at the next rung (quick: 200 → 600 → 1800 iterations on
 2 → 4 → 5 seeds). A candidate's score in a rung is its mean rank over cells and metrics (Δlog Z ELBO,
-W2, minus mode coverage; a failed run ranks last), so no single target decides.
+W2, minus mode coverage; a failed run ranks last), so no single target decides; a candidate with a
+diverged run (:func:`diverged`) ranks after every candidate without one. :data:`SCHEDULES` holds
+each budget's rungs: the paper budget's (issue 18) end at the paper's 25 000 iterations on seeds 0–4,
+with batch 300 and N = 2000 throughout, so a divergence at ~17 000 iterations decides the selection,
+and from 5 000 iterations on each configuration's seeds train as one compiled seed ensemble.
 
 Report (seeds 5–9 only). The winner of each family runs on the report cells — the selection cells
-plus gmm40 at T ∈ {5, 10}, a target the selection never saw — at the last rung's iterations, with
+plus gmm40 at T ∈ {5, 10}, a target the selection never saw (paper budget: and funnel) — at the last
+rung's iterations, with
 periodic evaluation for the log-weight variance over training. The verdict for "learning the
 destruction process beats fixed destruction at few steps" is computed from those seeds only: per
 cell the paired difference fixed-learnvar − adaptive (positive = adaptive better) of the ELBO gap,
