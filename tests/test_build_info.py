@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ads_bench.ops import build_info, fused_available
@@ -39,3 +41,6 @@ def test_cuda_build_matches_torch():
     if info["cuda"]:
         assert torch.version.cuda is not None
         assert torch.version.cuda.startswith(info["cuda_version"].split(".")[0])
+    if os.environ.get("ADS_BENCH_CUDA") == "1":  # a CUDA build was asked for (.ci/cuda_build does)
+        assert torch.version.cuda is not None, "ADS_BENCH_CUDA=1 under a CPU-only torch"
+        assert info["cuda"], f"ADS_BENCH_CUDA=1 but the extension has no CUDA kernels: {info}"

@@ -71,6 +71,14 @@ def test_every_method_runs_and_its_loss_falls(method, tmp_path):
     assert (data["metrics"]["logz_learned"] is None) == (cfg.train.objective == "vargrad")
     assert data["timing"]["ms_per_iteration"] > 0
     assert (tmp_path / "history.csv").read_text().startswith("iteration,loss")
+    # ... and its loss falls: on a 1-D Gaussian (gmm9 moves too little in a test's budget for some
+    # objectives) the mean of the last three logged losses is under half the first three's, and the
+    # ELBO rises (measured: every method's loss falls 2.2-60x in these 150 iterations)
+    over = {**TINY, "train.iterations": 150, "eval.every": 10, "eval.n": 256, "sampler.steps": 5}
+    history = train(make_config(method, "x", overrides=over), Gauss1D(), progress=False).history
+    first, last = history[:3], history[-3:]
+    assert sum(r["loss"] for r in last) < 0.5 * sum(r["loss"] for r in first), history
+    assert min(r["elbo"] for r in last) > max(r["elbo"] for r in first), history
 
 
 def test_loss_falls_with_training():
