@@ -51,13 +51,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from ads_bench.imports import import_attr
 from ads_bench.networks import PolicyNet, TimeScaleNet
 from ads_bench.ops import gaussian_logprob
 
@@ -190,7 +190,7 @@ def get_scheme(name: str) -> Callable[..., Scheme]:
     if not sep or not module or not attr:
         raise ValueError(f"scheme must be 'default' or 'module:attr', got {name!r}")
     try:
-        fn = getattr(importlib.import_module(module), attr)
+        fn = import_attr(name, "scheme")
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load scheme {name!r}: {exc}") from exc
     if not callable(fn):

@@ -52,11 +52,11 @@ Registered by ``baselines/`` through the entry points (row 7 of Table 1): ``pis`
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from ads_bench.config import Config
+from ads_bench.imports import import_attr
 
 __all__ = [
     "ADAPTIVE_STUDY_BASE",
@@ -125,10 +125,9 @@ def get_method(name: str) -> dict[str, Any]:
     if name in plugins:
         obj = plugins[name].load()
     elif ":" in name:
-        module, _, attr = name.partition(":")
         try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
+            obj = import_attr(name, "method")
+        except (ImportError, AttributeError, ValueError) as exc:
             raise ValueError(f"cannot load method {name!r}: {exc}") from exc
     else:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(method_names())}")

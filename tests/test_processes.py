@@ -9,15 +9,9 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from ads_bench.kernels import BOUNDED_VAR_FLOOR, UNBOUNDED_LOG_VAR_CLAMP, Sampler, vp_betas
 from ads_bench.losses import log_weights, tb_loss
-from ads_bench.processes import (
-    BOUNDED_VAR_FLOOR,
-    UNBOUNDED_LOG_VAR_CLAMP,
-    Sampler,
-    backward_rollout,
-    forward_rollout,
-    vp_betas,
-)
+from ads_bench.rollout import backward_rollout, forward_rollout
 from ads_bench.targets import get_target
 
 SMALL = {"hidden": 16, "layers": 2, "n_freq": 8}

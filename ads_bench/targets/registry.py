@@ -19,9 +19,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from ads_bench.imports import import_attr
 
 from .adapter import wrap_target
 from .base import Target
@@ -125,26 +126,6 @@ def _registered_key(name: str) -> str | None:
     return key if key in TARGETS else None
 
 
-def _import_attr(path: str) -> Any:
-    module_name, _, attr_path = path.partition(":")
-    if not module_name or not attr_path:
-        raise ValueError(f"import path must look like 'package.module:attribute', got {path!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(
-            f"cannot import module {module_name!r} for target {path!r}: {exc}"
-        ) from exc
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise AttributeError(
-                f"module {module_name!r} has no attribute {attr_path!r} (target {path!r})"
-            ) from None
-    return obj
-
-
 def _is_target_like(obj: Any) -> bool:
     return isinstance(obj, Target) or (hasattr(obj, "log_prob") and not isinstance(obj, type))
 
@@ -171,7 +152,7 @@ def get_target(name_or_obj: Any, **kwargs: Any) -> Target:
             return _finish(TARGETS[key](**options, **kwargs), source=obj)
         if ":" in obj:
             try:
-                attr = _import_attr(obj)
+                attr = import_attr(obj, "target")
             except ImportError:
                 if key is None:
                     raise
