@@ -16,7 +16,7 @@ What stays per seed, exactly as in a single-seed run of that seed:
   stacked Adam is exactly one Adam per seed; gradient-norm clipping is computed per seed;
 - the run folder ``D/seed-<s>/`` (:class:`ads_bench.store.RunDir`, locked while training) with the
   same files and fields as a single-seed run: its checkpoint is a single-seed checkpoint, so
-  ``python -m ads_bench.train --seed s --out D/seed-<s>`` reads it as its own;
+  ``python -m ads_bench --seed s --out D/seed-<s>`` reads it as its own;
 - evaluation (each seed's own module, whose parameters are views of the stacked tensors);
 - divergence: a seed whose loss, log-weights or gradients become non-finite is stopped before the
   optimiser step (its parameters are left as they were, its last good checkpoint kept, its

@@ -1,7 +1,7 @@
 """Issue 16, "one config contract": every user error on the training CLI is one line and exit code 2.
 
-A table of bad command lines, each run through ``ads_bench.train.main`` in process (fast) and a
-handful of them through a real ``python -m ads_bench.train`` subprocess (to show no traceback leaks).
+A table of bad command lines, each run through ``ads_bench.cli.main`` in process (fast) and a
+handful of them through a real ``python -m ads_bench`` subprocess (to show no traceback leaks).
 Each asserts exit code 2, no traceback, exactly one non-empty line on stderr, ``error: ...``, naming
 the offending field, file or target. Also: every preset validates, and the probe of
 :func:`ads_bench.targets.check_target` accepts ``-inf`` (bounded support) but not NaN or ``+inf``.
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from ads_bench.cli import main
 from ads_bench.config import SamplerConfig
 from ads_bench.kernels import Sampler, default_t_scale
 from ads_bench.methods import make_config, method_names
 from ads_bench.targets import TARGETS, TargetError, check_target, get_target
-from ads_bench.train import main
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -158,12 +158,12 @@ def _in_process(argv: list[str], capsys) -> str:
 
 
 def _start(argv: list[str]) -> subprocess.Popen:
-    """``python -m ads_bench.train ARGV`` started in the background (each costs seconds of imports,
+    """``python -m ads_bench ARGV`` started in the background (each costs seconds of imports,
     so the subprocess cases run concurrently)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "ads_bench.train", *argv], cwd=ROOT, env=env, text=True,
+        [sys.executable, "-m", "ads_bench", *argv], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 

@@ -299,7 +299,7 @@ def _run(args, cwd=ROOT):
 
 
 def test_training_cli(smoke_models, tmp_path):
-    proc = _run(["-m", "ads_bench.train", "--target", SMOKE, "--method", "adaptive",
+    proc = _run(["-m", "ads_bench", "--target", SMOKE, "--method", "adaptive",
                  "--steps", "3", "--iterations", "3", "--set", "train.batch_size=8",
                  "--set", "eval.n=16", "--set", "sampler.hidden=16", "--quiet",
                  "--out", str(tmp_path)])  # fmt: skip

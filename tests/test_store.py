@@ -147,7 +147,7 @@ def test_rerun_of_a_finished_run_leaves_every_file_byte_identical(tmp_path):
     assert [r["iteration"] for r in again.history] == [5.0, 10.0, 15.0, 20.0]
 
     # The CLI, in a real process: "already done", exit 0, nothing rewritten.
-    cmd = [sys.executable, "-m", "ads_bench.train", "--target", "gmm9", "--method", "fixed",
+    cmd = [sys.executable, "-m", "ads_bench", "--target", "gmm9", "--method", "fixed",
            "--steps", "3", "--iterations", "20", "--out", str(tmp_path), "--quiet"]  # fmt: skip
     for k, v in TINY.items():
         if k != "train.iterations":
@@ -197,7 +197,7 @@ def test_threads_are_part_of_the_run_and_recorded(tmp_path):
 
 
 def _cli(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "ads_bench.train", "--target", "gmm9", "--method", "fixed",
+    cmd = [sys.executable, "-m", "ads_bench", "--target", "gmm9", "--method", "fixed",
            "--steps", "3", "--out", str(out), "--quiet"]  # fmt: skip
     for k, v in TINY.items():
         cmd += ["--set", f"{k}={v}"]

@@ -284,7 +284,7 @@ def test_replay_order_is_kept_without_resorting(monkeypatch):
 
 def test_cli_dry_run_and_errors(tmp_path, capsys):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "ads_bench.train", *args],
+        return subprocess.run([sys.executable, "-m", "ads_bench", *args],
                               capture_output=True, text=True, timeout=300)  # fmt: skip
 
     out = cli("--method", "bounded", "--steps", "5", "--set", "train.lr_dest=1e-4", "--dry-run")
@@ -293,7 +293,7 @@ def test_cli_dry_run_and_errors(tmp_path, capsys):
     assert cfg["sampler"]["destruction"] == "bounded" and cfg["train"]["lr_dest"] == 1e-4
     assert cfg["sampler"]["steps"] == 5
     # Errors, in-process (tests/test_cli_errors.py has the full table, and real subprocesses).
-    from ads_bench.train import main
+    from ads_bench.cli import main
 
     assert main(["--target", "nope", "--dry-run"]) == 2
     assert "valid names" in capsys.readouterr().err
@@ -327,7 +327,7 @@ def test_variants_run(extra):
 def test_cli_run_writes_results(tmp_path):
     args = ["--target", "gmm9", "--method", "adaptive", "--steps", "3", "--iterations", "4",
             "--out", str(tmp_path), "--quiet", "--set", "train.batch_size=8", "--set", "eval.n=16"]  # fmt: skip
-    out = subprocess.run([sys.executable, "-m", "ads_bench.train", *args],
+    out = subprocess.run([sys.executable, "-m", "ads_bench", *args],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "result.json").read_text())
@@ -400,12 +400,14 @@ def test_compiled_training_step_matches_eager():
     assert set(compiled._compiled_fns) == {"on_policy", "off_policy"}
 
 
-def test_ads_bench_train_stays_callable_after_the_cli_module_is_imported():
-    # Importing ads_bench.train (the CLI module) rebinds the package attribute ads_bench.train.
+def test_ads_bench_train_is_the_function_after_the_cli_module_is_imported():
+    # The CLI lives in ads_bench.cli (python -m ads_bench), so nothing rebinds ads_bench.train.
     import importlib
 
-    cli = importlib.import_module("ads_bench.train")
-    assert ads_bench.train is cli and callable(ads_bench.train)
+    import ads_bench.training
+
+    importlib.import_module("ads_bench.cli")
+    assert ads_bench.train.__module__ == "ads_bench" and callable(ads_bench.train)
     over = {**TINY, "train.iterations": 2, "sampler.steps": 2}
     result = ads_bench.train(make_config("fixed", "gmm9", overrides=over), progress=False)
     assert math.isfinite(result.metrics["elbo"])

@@ -1,6 +1,6 @@
-"""Command line of the training loop: ``python -m ads_bench.train``.
+"""Command line of the training loop: ``python -m ads_bench``.
 
-    python -m ads_bench.train --target gmm25 --method adaptive --steps 10 --iterations 2000 \\
+    python -m ads_bench --target gmm25 --method adaptive --steps 10 --iterations 2000 \\
         --seed 0 --out runs/adaptive [--set train.lr_dest=1e-4 --set sampler.r_a=2] [--dry-run]
 
 ``--target`` is a registered name or a ``module:attr`` import path of a user target; ``--method`` a
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
 from pathlib import Path
 
 from ads_bench.config import parse_override
@@ -37,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m ads_bench.train", description=__doc__.splitlines()[0])
+    p = _Parser(prog="python -m ads_bench", description=__doc__.splitlines()[0])
     p.add_argument("--target", default="gmm25", help=f"one of {sorted(TARGETS)} or module:attr")
     p.add_argument("--method", default="adaptive", help=f"one of {method_names()} or module:attr")
     p.add_argument("--steps", type=int, help="number of steps T (sampler.steps)")
@@ -160,21 +159,6 @@ def _report_ensemble(results, seeds: list[int], out: str | None) -> int:
     print(json.dumps({"seeds": report}, indent=2))
     return 2 if failed else 0
 
-
-class _CallableModule(types.ModuleType):
-    """``ads_bench.train`` is both this CLI module and the function ``ads_bench.train(config, ...)``.
-
-    Importing this module (``python -m ads_bench.train``, ``from ads_bench.train import main``) makes
-    Python set the package attribute ``ads_bench.train`` to the module, replacing the function. Making
-    the module callable keeps ``ads_bench.train(config)`` working either way."""
-
-    def __call__(self, config, target=None, **kwargs):
-        from ads_bench.training import train
-
-        return train(config, target, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     raise SystemExit(main())
