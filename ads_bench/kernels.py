@@ -65,8 +65,6 @@ __all__ = [
     "BACKBONES",
     "BOUNDED_VAR_FLOOR",
     "DESTRUCTIONS",
-    "MIXTURES",
-    "MIXTURE_T_SCALE",
     "PRIORS",
     "UNBOUNDED_LOG_VAR_CLAMP",
     "DestructionKernel",
@@ -90,15 +88,10 @@ BOUNDED_VAR_FLOOR = 1e-4
 UNBOUNDED_LOG_VAR_CLAMP = 20.0
 
 
-#: Targets whose default ``t_scale`` (sigma^2) is :data:`MIXTURE_T_SCALE` instead of 1: the 2-D
-#: mixtures, whose modes lie up to 10 from the origin.
-MIXTURES = ("gmm25", "gmm40", "gmm9")
-MIXTURE_T_SCALE = 5.0
-
-
 def default_t_scale(target) -> float:
-    """``sigma^2`` of ``sampler.t_scale=None``: 5 for the 2-D mixtures (:data:`MIXTURES`), else 1."""
-    return MIXTURE_T_SCALE if getattr(target, "name", None) in MIXTURES else 1.0
+    """``sigma^2`` of ``sampler.t_scale=None``: the target's own ``default_t_scale`` (5 for the
+    named 2-D mixtures, 1 for the others and for objects that do not say)."""
+    return float(getattr(target, "default_t_scale", 1.0))
 
 
 def uniform_grid(steps: int, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -43,11 +43,14 @@ class Target(nn.Module):
         dim: dimension ``d`` of the sample space.
         log_z: exact log normalising constant ``log Z`` of ``exp(log_prob)``, or ``None``
             when it is unknown.
+        default_t_scale: the sampler's ``sigma^2`` when ``sampler.t_scale`` is None; the target
+            owns it because it depends on the target's spread (1 unless a target says otherwise).
     """
 
     name: str = "target"
     dim: int
     log_z: float | None = None
+    default_t_scale: float = 1.0
 
     def __init__(self, dim: int, *, name: str | None = None, log_z: float | None = None):
         super().__init__()

@@ -36,6 +36,10 @@ __all__ = ["GaussianMixture", "gmm9", "gmm25", "gmm40", "load_gmm40_unit_locs"]
 _GMM40_CSV = "gmm40_2d_unit_locs.csv"
 
 
+#: ``sigma^2`` of the named 2-D mixtures (gmm9, gmm25, gmm40) when ``sampler.t_scale`` is None
+MIXTURE_T_SCALE = 5.0
+
+
 class GaussianMixture(Target):
     """Mixture of isotropic Gaussians ``sum_k w_k N(mu_k, std^2 I)``; normalised (log Z = 0).
 
@@ -45,6 +49,9 @@ class GaussianMixture(Target):
         weights: optional ``[K]`` non-negative mixture weights (normalised internally);
             equal weights if omitted.
         name: identifier.
+        default_t_scale: the sampler's ``sigma^2`` when ``sampler.t_scale`` is None (1, the base
+            class's; the named 2-D mixtures, whose modes lie up to 10 from the origin, use
+            :data:`MIXTURE_T_SCALE`).
     """
 
     means: Tensor
@@ -57,6 +64,7 @@ class GaussianMixture(Target):
         weights: Tensor | None = None,
         *,
         name: str = "gmm",
+        default_t_scale: float = 1.0,
     ):
         means = torch.as_tensor(means, dtype=torch.float64)
         if means.ndim != 2 or means.shape[0] < 1:
@@ -66,6 +74,7 @@ class GaussianMixture(Target):
             raise ValueError(f"std must be positive and finite, got {std}")
         k, d = means.shape
         super().__init__(d, name=name, log_z=0.0)
+        self.default_t_scale = float(default_t_scale)
         if weights is None:
             log_w = torch.full((k,), -math.log(k), dtype=torch.float64)
         else:
@@ -104,12 +113,19 @@ def _grid_means(values: tuple[float, ...]) -> Tensor:
 
 def gmm25(std: float = math.sqrt(0.3)) -> GaussianMixture:
     """25 modes on {-10,-5,0,5,10}^2, covariance 0.3 I (Sendera et al., 2024)."""
-    return GaussianMixture(_grid_means((-10.0, -5.0, 0.0, 5.0, 10.0)), std, name="gmm25")
+    return GaussianMixture(
+        _grid_means((-10.0, -5.0, 0.0, 5.0, 10.0)),
+        std,
+        name="gmm25",
+        default_t_scale=MIXTURE_T_SCALE,
+    )
 
 
 def gmm9(std: float = math.sqrt(0.3)) -> GaussianMixture:
     """9 modes on {-5,0,5}^2, covariance 0.3 I."""
-    return GaussianMixture(_grid_means((-5.0, 0.0, 5.0)), std, name="gmm9")
+    return GaussianMixture(
+        _grid_means((-5.0, 0.0, 5.0)), std, name="gmm9", default_t_scale=MIXTURE_T_SCALE
+    )
 
 
 def load_gmm40_unit_locs() -> Tensor:
@@ -134,4 +150,6 @@ def load_gmm40_unit_locs() -> Tensor:
 
 def gmm40(scale: float = 40.0, std: float = 1.0) -> GaussianMixture:
     """40 unit-covariance modes at ``scale`` x packaged locations (Midgley et al., 2023)."""
-    return GaussianMixture(scale * load_gmm40_unit_locs(), std, name="gmm40")
+    return GaussianMixture(
+        scale * load_gmm40_unit_locs(), std, name="gmm40", default_t_scale=MIXTURE_T_SCALE
+    )
