@@ -58,12 +58,9 @@ import itertools
 import math
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import claims
 import torch

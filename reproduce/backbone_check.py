@@ -21,8 +21,6 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import fmt, md_table, write_json
 
 from ads_bench.kernels import BACKBONES

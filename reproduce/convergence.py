@@ -22,8 +22,6 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import md_table, write_json
 
 from ads_bench.store import RunDir, atomic_write_text

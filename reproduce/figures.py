@@ -47,7 +47,6 @@ import io
 import json
 import math
 import os
-import sys
 import textwrap
 import time
 import traceback
@@ -55,8 +54,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import matplotlib
 

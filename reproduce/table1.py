@@ -25,8 +25,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     TABLE1_METHODS,
     TABLE1_STEPS,

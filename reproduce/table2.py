@@ -34,8 +34,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import (
     add_sweep_arguments,
     atomic_write,

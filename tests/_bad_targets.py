@@ -1,5 +1,5 @@
 """User targets that are wrong in one way each, named by import path in ``tests/test_cli_errors.py``
-(``--target _bad_targets:WrongShape``; the tests folder is put on ``sys.path``).
+(``--target _bad_targets:WrongShape``; pytest.ini puts the tests folder on the path).
 
 Each is a duck-typed target (``dim`` and ``log_prob``), as a user's own code would be."""
 

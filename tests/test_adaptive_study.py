@@ -4,15 +4,11 @@ paper's 25 000 iterations, and a diverged run decides the screening and stays ou
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
+import adaptive_study as study
 import pytest
 
 from ads_bench.sweep import RunRecord, RunSpec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproduce"))
-import adaptive_study as study
 
 
 def _record(spec: RunSpec, status: str = "done", gap: float = 1.0, w2: float = 1.0) -> RunRecord:

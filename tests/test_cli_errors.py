@@ -28,8 +28,6 @@ from ads_bench.targets import TARGETS, TargetError, check_target, get_target
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-if str(TESTS) not in sys.path:  # the user targets of the table: ``_bad_targets:WrongShape``
-    sys.path.insert(0, str(TESTS))
 
 #: A run of a fraction of a second, should a bad value slip through validation.
 BASE = [

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "reproduce"))
 
 import cuda_resources  # noqa: E402  (reproduce/cuda_resources.py)
 

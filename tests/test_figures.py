@@ -19,7 +19,6 @@ from _helpers import paper_figures_digest
 from ads_bench.kernels import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "reproduce"))
 
 RUN_FIGURES = ["convergence", "steps", "samples", "destruction_variance"]
 

@@ -4,7 +4,6 @@ last good checkpoint, is not retrained by the sweep, and is counted, not average
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,6 @@ from ads_bench.methods import make_config
 from ads_bench.sweep import run_sweep
 from ads_bench.targets import get_target
 from ads_bench.training import train
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproduce"))
 
 TINY = {
     "sampler.hidden": 16,

@@ -67,7 +67,6 @@ def test_kernel_speedups_table(tmp_path):
 
 # ----------------------------------------------------------------------------- Table 1, 2, claims
 
-sys.path.insert(0, str(ROOT / "reproduce"))
 
 from _helpers import paper_figures_digest  # noqa: E402
 
@@ -319,7 +318,6 @@ def test_convergence_reports_each_budget_against_the_end(tmp_path):
 def test_paper_budget_trains_compiled_seed_ensembles_and_returns_the_given_specs(monkeypatch):
     """The paper budget's sweep: every non-kl config with train.compile, seeds grouped; the records
     come back with the specs as the script built them (so its aggregation needs no change)."""
-    sys.path.insert(0, str(ROOT / "reproduce"))
     import argparse
 
     import _common
