@@ -248,7 +248,9 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
     assert (figs / "adaptive_study_destruction_variance_T5.png").exists()
     md = (tmp_path / "adaptive_study.md").read_text()
     assert "## Diagnostics on the report seeds" in md and "worker-hours" in md
-    assert "## 1 (tuned). Learning the destruction process" in (tmp_path / "claims.md").read_text()
+    claims_md = (tmp_path / "claims.md").read_text()
+    assert "## 1 (tuned, smoke budget). Learning the destruction process" in claims_md
+    assert "## 1 (paper scale, the main verdict). Not available yet" in claims_md  # not run here
     again = _run("adaptive_study.py", "--budget", "smoke", "--out", str(tmp_path), "--workers",
                  "1", "--figures-dir", str(figs), "--confirm-cells", "gmm25:5",
                  "--confirm-budget", "smoke")  # fmt: skip
