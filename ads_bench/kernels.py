@@ -179,11 +179,10 @@ def get_scheme(name: str) -> Callable[..., Scheme]:
     """``"default"`` -> :func:`default_scheme`; ``"module:attr"`` -> that function (imported)."""
     if name == "default":
         return default_scheme
-    module, sep, attr = name.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"scheme must be 'default' or 'module:attr', got {name!r}")
     try:
         fn = import_attr(name, "scheme")
+    except ValueError:  # not a module:attr path
+        raise ValueError(f"scheme must be 'default' or 'module:attr', got {name!r}") from None
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load scheme {name!r}: {exc}") from exc
     if not callable(fn):

@@ -205,8 +205,10 @@ def _specs(family, cands, iterations, seeds, budget, stage, cells=CELLS, extra=N
 def diverged(rec) -> bool:
     """Whether a run diverged: stopped by the divergence guard or a non-finite value (status
     ``diverged``), or finished with an ELBO gap above :data:`DIVERGED_GAP` or none at all."""
-    if rec is None or rec.status == "diverged":
-        return rec is not None
+    if rec is None:
+        return False
+    if rec.status == "diverged":
+        return True
     if not rec.ok:
         return False  # failed (an error, not an outcome of training)
     gap = _metric(rec, "delta_logz_elbo")
@@ -628,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         every = {"eval.every": max(1, w["iterations"] // REPORT_EVALS)}
         report += _specs(family, [w["overrides"]], w["iterations"], REPORT_SEEDS, budget, "report",
                          sched.report_cells, every)  # fmt: skip
-    records = sweep(report, args, ensembles=_ensembles(sched, report[0].config().train.iterations))
+    records = sweep(report, args, ensembles=_ensembles(sched, sched.rungs[-1][0]))
     spent.extend(records)
     rows = verdict(records, sched.report_cells)
     diag = diagnostics(records, sched.report_cells)
