@@ -1,7 +1,8 @@
-"""Shared by the ``reproduce/`` scripts: budgets, the sweep command line, aggregation over seeds and
-writing tables (Markdown, CSV, JSON, LaTeX) atomically.
+"""Script plumbing shared by the ``reproduce/`` scripts: budgets, the sweep command line, the
+figures folder and writing outputs atomically. (Statistics and table text are library code:
+:mod:`ads_bench.analysis`.)
 
-Budgets (SPEC section 7). ``smoke`` is for tests (seconds); ``quick`` runs the whole of Table 1 on a
+Budgets (README, *Reproducing the paper*). ``smoke`` is for tests (seconds); ``quick`` runs the whole of Table 1 on a
 2-core CPU in at most 30 minutes (few iterations and seeds: every output says so); ``paper`` (also
 ``full``) is exactly the paper's protocol (25 000 iterations, batch 300, 5 seeds, N = 2000).
 """
@@ -10,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
-import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ class Budget:
     compiled_ensembles: bool = False
 
     def config_overrides(self, **extra: Any) -> dict[str, Any]:
+        """The budget's config overrides (periodic evaluation off), then ``extra``."""
         return {
             "train.iterations": self.iterations,
             "train.batch_size": self.batch_size,
@@ -60,32 +60,53 @@ class Budget:
 
 BUDGETS = {
     "smoke": Budget(
-        "smoke", iterations=4, batch_size=16, seeds=(0,), eval_n=32,
-        overrides={"sampler.hidden": 16, "sampler.n_freq": 8, "train.checkpoint_every": 0,
-                   # a coarse entropic W2 (the Sinkhorn loop dominated the smoke runs' time)
-                   "eval.sinkhorn_eps": 0.1},
+        "smoke",
+        iterations=4,
+        batch_size=16,
+        seeds=(0,),
+        eval_n=32,
+        overrides={
+            "sampler.hidden": 16,
+            "sampler.n_freq": 8,
+            "train.checkpoint_every": 0,
+            # a coarse entropic W2 (the Sinkhorn loop dominated the smoke runs' time)
+            "eval.sinkhorn_eps": 0.1,
+        },
         note="smoke budget: a plumbing check, the numbers mean nothing",
     ),
     "quick": Budget(
-        "quick", iterations=600, batch_size=128, seeds=(0, 1, 2), eval_n=500,
+        "quick",
+        iterations=600,
+        batch_size=128,
+        seeds=(0, 1, 2),
+        eval_n=500,
         overrides={"train.checkpoint_every": 200},
         note="quick budget: 600 iterations, batch 128, 3 seeds, N = 500 (paper: 25 000, 300, 5, "
         "2000); conclusions are provisional",
     ),
     "paper": Budget(
-        "paper", iterations=25_000, batch_size=300, seeds=(0, 1, 2, 3, 4), eval_n=2000,
+        "paper",
+        iterations=25_000,
+        batch_size=300,
+        seeds=(0, 1, 2, 3, 4),
+        eval_n=2000,
         note="paper budget: the paper's protocol (25 000 iterations, batch 300, 5 seeds, N = 2000)",
         compiled_ensembles=True,
     ),
     "full": Budget(  # the paper budget's older name (same configs, so the same runs)
-        "full", iterations=25_000, batch_size=300, seeds=(0, 1, 2, 3, 4), eval_n=2000,
+        "full",
+        iterations=25_000,
+        batch_size=300,
+        seeds=(0, 1, 2, 3, 4),
+        eval_n=2000,
         note="full budget (= paper): 25 000 iterations, batch 300, 5 seeds, N = 2000",
         compiled_ensembles=True,
     ),
-}  # fmt: skip
+}
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser, default_out: str = "results") -> None:
+    """The sweep options every script shares: budget, output folder, workers, executor, seeds."""
     p.add_argument("--budget", choices=sorted(BUDGETS), default="quick")
     p.add_argument("--out", default=default_out, help="output folder (runs/ and the tables)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -119,6 +140,7 @@ def figures_dir(args: argparse.Namespace) -> Path:
 
 
 def budget_of(args: argparse.Namespace) -> Budget:
+    """The ``--budget``, with ``--seeds`` (if given) replacing its seeds and said in its note."""
     b = BUDGETS[args.budget]
     if args.seeds:
         note = f"{b.note} [seeds overridden: {', '.join(map(str, args.seeds))}]"
@@ -146,56 +168,16 @@ def sweep(
         ensembles = BUDGETS[args.budget].compiled_ensembles
     run = [compiled_spec(s) for s in specs] if ensembles else list(specs)
     result = run_sweep(
-        run, args.out, workers=args.workers, executor=args.executor, address=args.address,
-        progress=not args.quiet, seed_ensembles=ensembles,
-    )  # fmt: skip
+        run,
+        args.out,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        progress=not args.quiet,
+        seed_ensembles=ensembles,
+    )
     print(result.summary(), file=sys.stderr)
     return [dataclasses.replace(r, spec=s) for r, s in zip(result.records, specs, strict=True)]
-
-
-# ---------------------------------------------------------------------------------- aggregation
-
-
-def finite(values: Iterable[Any]) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
-
-
-#: Student t 97.5 % quantiles by degrees of freedom (two-sided 95 % intervals)
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
-
-
-def t_quantile(dof: int) -> float:
-    if dof in _T975:
-        return _T975[dof]
-    below = max(k for k in _T975 if k <= dof) if dof > 1 else 1
-    return _T975[below] if dof < 30 else 1.96
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
-    """Mean and two-sided 95 % Student-t interval; with one value the interval is unbounded."""
-    if not values:
-        return None, None, None
-    m = statistics.fmean(values)
-    if len(values) < 2:
-        return m, -math.inf, math.inf
-    half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return m, m - half, m + half
-
-
-def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:.3e}"
-    if std is not None:
-        text += f" ± {std:.2g}"
-    return text
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -213,15 +195,9 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_json(path, data)
 
 
-def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def tex_escape(text: str) -> str:
-    return (
-        text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("%", "\\%")
-        .replace("&", "\\&").replace("#", "\\#").replace("±", "$\\pm$").replace("—", "--")
-        .replace("Δ", "$\\Delta$")
-    )  # fmt: skip
+def write_tables(out: Path, name: str, text: dict[str, str], data: Any) -> None:
+    """A table's renderings ``text`` (``{"md", "csv", "tex"}``) to ``OUT/<name>.<ext>`` and ``data``
+    to ``OUT/<name>.json``, each atomically."""
+    for ext in ("md", "csv", "tex"):
+        atomic_write(Path(out) / f"{name}.{ext}", text[ext])
+    write_json(Path(out) / f"{name}.json", data)

@@ -21,8 +21,9 @@ import math
 import sys
 from pathlib import Path
 
-from _common import fmt, md_table, write_json
+from _common import write_json
 
+from ads_bench.analysis.tables import fmt, md_table
 from ads_bench.kernels import BACKBONES
 from ads_bench.store import atomic_write_text
 from ads_bench.sweep import RunSpec, load_records, run_sweep

@@ -1,4 +1,4 @@
-"""The claims of SPEC section 7, checked against our own Table 1 runs.
+"""The paper's claims (README, *Reproducing the paper*), checked against our own Table 1 runs.
 
     python reproduce/claims.py [--out results]      # reads OUT/table1.json (run table1.py first)
 
@@ -21,7 +21,10 @@ import math
 import sys
 from pathlib import Path
 
-from _common import atomic_write, fmt, md_table, mean_ci, write_json
+from _common import atomic_write, write_json
+
+from ads_bench.analysis.paired import paired_differences, paired_effect, significance
+from ads_bench.analysis.tables import fmt, md_table
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
 LEARNED = "adaptive"  # both processes learned, decoupled variances (the paper's method)
@@ -34,29 +37,17 @@ def _index(rows: list[dict]) -> dict[tuple, dict]:
 
 
 def _paired(a: dict | None, b: dict | None, key: str, sign: float = 1.0) -> list[float]:
-    """``sign * (a - b)`` per seed present in both rows (finite values only)."""
+    """``sign * (a - b)`` per seed present in both Table 1 rows (finite values only)."""
     if a is None or b is None:
         return []
     va = dict(zip(a["seeds"], a["per_seed"].get(key, []), strict=False))
     vb = dict(zip(b["seeds"], b["per_seed"].get(key, []), strict=False))
-    out = []
-    for seed in sorted(set(va) & set(vb)):
-        x, y = va[seed], vb[seed]
-        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
-            out.append(sign * (x - y))
-    return out
-
-
-def _effect(name: str, diffs: list[float]) -> dict:
-    m, lo, hi = mean_ci(diffs)
-    return {"comparison": name, "n": len(diffs), "mean": m, "ci_low": lo, "ci_high": hi}
+    return paired_differences(va, vb, sign)
 
 
 def _significance(e: dict) -> int:
     """+1 interval above 0, -1 below 0, 0 otherwise (or no data)."""
-    if not e["n"] or e["ci_low"] is None:
-        return 0
-    return 1 if e["ci_low"] > 0 else (-1 if e["ci_high"] < 0 else 0)
+    return significance(e["n"], e["ci_low"], e["ci_high"])
 
 
 def _majority_verdict(effects: list[dict]) -> str:
@@ -77,9 +68,14 @@ def _claim_beats_fixed(ix: dict, targets: list[str], steps: list[int]) -> dict:
     for t in targets:
         for s in [s for s in steps if s <= 10]:
             a, b = ix.get((t, s, FIXED)), ix.get((t, s, LEARNED))
-            effects.append(_effect(f"{t} T={s}: Δlog Z ELBO, {FIXED} − {LEARNED}",
-                                   _paired(a, b, "delta_logz_elbo")))  # fmt: skip
-            effects.append(_effect(f"{t} T={s}: W2, {FIXED} − {LEARNED}", _paired(a, b, "w2")))
+            effects.append(
+                paired_effect(
+                    f"{t} T={s}: Δlog Z ELBO, {FIXED} − {LEARNED}", _paired(a, b, "delta_logz_elbo")
+                )
+            )
+            effects.append(
+                paired_effect(f"{t} T={s}: W2, {FIXED} − {LEARNED}", _paired(a, b, "w2"))
+            )
     verdict = _majority_verdict(effects)
     return {
         "claim": "With few steps (T ≤ 10), learning both processes beats fixed destruction "
@@ -96,10 +92,12 @@ def _claim_few_steps(ix: dict, targets: list[str], steps: list[int]) -> dict:
     effects = []
     if 5 in steps and 20 in steps:
         for t in targets:
-            effects.append(_effect(
-                f"{t}: Δlog Z ELBO, {FIXED_VAR}@T=20 − {LEARNED}@T=5",
-                _paired(ix.get((t, 20, FIXED_VAR)), ix.get((t, 5, LEARNED)), "delta_logz_elbo"),
-            ))  # fmt: skip
+            effects.append(
+                paired_effect(
+                    f"{t}: Δlog Z ELBO, {FIXED_VAR}@T=20 − {LEARNED}@T=5",
+                    _paired(ix.get((t, 20, FIXED_VAR)), ix.get((t, 5, LEARNED)), "delta_logz_elbo"),
+                )
+            )
     sig = [_significance(e) for e in effects if e["n"]]
     if any(s == 1 for s in sig):
         verdict = SUPPORTED
@@ -160,8 +158,13 @@ def convergence_speed(ix: dict, targets: list[str], steps: list[int]) -> list[di
                         ib = iterations_to_final(b["history"][seed], key)
                         if ia is not None and ib is not None:
                             diffs.append(ia - ib)
-                out.append(_effect(f"{t} T={s}: iterations to within {SPEED_TOL:g} of its own "
-                                   f"final {title}, {FIXED} − {LEARNED}", diffs))  # fmt: skip
+                out.append(
+                    paired_effect(
+                        f"{t} T={s}: iterations to within {SPEED_TOL:g} of its own "
+                        f"final {title}, {FIXED} − {LEARNED}",
+                        diffs,
+                    )
+                )
     return out
 
 
@@ -181,8 +184,11 @@ def _claim_faster(ix: dict, targets: list[str], steps: list[int]) -> dict:
                     ia, ib = _first_reaching(ha, threshold), _first_reaching(hb, threshold)
                     if ia is not None and ib is not None:
                         diffs.append(ia - ib)
-            effects.append(_effect(f"{t} T={s}: iterations to the lower final ELBO, "
-                                   f"{FIXED} − {LEARNED}", diffs))  # fmt: skip
+            effects.append(
+                paired_effect(
+                    f"{t} T={s}: iterations to the lower final ELBO, {FIXED} − {LEARNED}", diffs
+                )
+            )
     verdict = _majority_verdict(effects)
     return {
         "claim": "Joint training converges faster (iterations to a given ELBO)",
@@ -207,14 +213,23 @@ def _claim_tlm(ix: dict, targets: list[str], steps: list[int]) -> dict:
             d_tlm = _paired(tlm_hi, tb_hi, "delta_logz_elbo")  # TLM - TB at large T
             d_lo = _paired(tlm_lo, tb_lo, "delta_logz_elbo")  # TLM - TB at small T
             n = min(len(d_tlm), len(d_lo))
-            effects.append(_effect(
-                f"{t}: Δlog Z ELBO (TLM − TB) at T={hi_t} minus at T={lo_t}",
-                [d_tlm[i] - d_lo[i] for i in range(n)],
-            ))  # fmt: skip
+            effects.append(
+                paired_effect(
+                    f"{t}: Δlog Z ELBO (TLM − TB) at T={hi_t} minus at T={lo_t}",
+                    [d_tlm[i] - d_lo[i] for i in range(n)],
+                )
+            )
             for row, name in ((tlm_hi, "adaptive-tlm"), (tb_hi, LEARNED)):
                 if row is not None:
-                    failures.append({"target": t, "steps": hi_t, "method": name,
-                                     "failed": row["n_failed"], "runs": row["n_runs"]})  # fmt: skip
+                    failures.append(
+                        {
+                            "target": t,
+                            "steps": hi_t,
+                            "method": name,
+                            "failed": row["n_failed"],
+                            "runs": row["n_runs"],
+                        }
+                    )
     tlm_fail = sum(f["failed"] for f in failures if f["method"] == "adaptive-tlm")
     tb_fail = sum(f["failed"] for f in failures if f["method"] == LEARNED)
     sig = [_significance(e) for e in effects if e["n"]]
@@ -236,7 +251,7 @@ def _claim_tlm(ix: dict, targets: list[str], steps: list[int]) -> dict:
 
 
 def check_claims(rows: list[dict]) -> list[dict]:
-    """Every claim of SPEC section 7 with its evidence and verdict, from Table 1 rows."""
+    """Every claim of the paper (README, *Reproducing the paper*) with its evidence and verdict, from Table 1 rows."""
     ix = _index(rows)
     targets = list(dict.fromkeys(r["target"] for r in rows))
     steps = sorted({r["steps"] for r in rows})
@@ -252,9 +267,17 @@ def diverged_cells(rows: list[dict]) -> list[dict]:
     """Every (target, T, method) cell with diverged runs: ``{"target", "steps", "method",
     "diverged", "runs"}``. Diverged runs are in no mean and no paired comparison; this says how many
     each cell lost."""
-    return [{"target": r["target"], "steps": r["steps"], "method": r["method"],
-             "diverged": r.get("n_diverged", 0), "runs": r["n_runs"]}
-            for r in rows if r.get("n_diverged", 0)]  # fmt: skip
+    return [
+        {
+            "target": r["target"],
+            "steps": r["steps"],
+            "method": r["method"],
+            "diverged": r.get("n_diverged", 0),
+            "runs": r["n_runs"],
+        }
+        for r in rows
+        if r.get("n_diverged", 0)
+    ]
 
 
 #: where the paper-scale study writes (``adaptive_study.py --budget paper --out OUT/PAPER_STUDY``)
@@ -283,8 +306,10 @@ def _divergence_line(rows: list[dict]) -> str:
         return ""
     total = [sum(c[i] for c in cells.values()) for i in (0, 1)]
     text = ", ".join(f"{t} T={s}: {a}/{f}" for (t, s), (a, f) in cells.items())
-    return (f"Diverged runs (adaptive/fixed-learnvar; counted, left out of every paired difference): "
-            f"{total[0]}/{total[1]} in all — {text}.")  # fmt: skip
+    return (
+        f"Diverged runs (adaptive/fixed-learnvar; counted, left out of every paired difference): "
+        f"{total[0]}/{total[1]} in all — {text}."
+    )
 
 
 def render_study(study: dict, heading: str = "1 (tuned)") -> list[str]:
@@ -293,11 +318,15 @@ def render_study(study: dict, heading: str = "1 (tuned)") -> list[str]:
     command = "python reproduce/adaptive_study.py" + (
         "" if budget == "quick" else f" --budget {budget}"
     )
-    lines = [f"## {heading}. {study['summary']}", "",
-             f"From `{command}` ({budget} budget; {study.get('compute', {}).get('worker_hours', 0):.1f} "
-             "worker-hours): each family's settings selected on seeds 0–4, effects fixed-learnvar − "
-             "adaptive on seeds 5–9 (positive = adaptive better; modes sign-flipped), full table in "
-             "`adaptive_study.md`.", ""]  # fmt: skip
+    lines = [
+        f"## {heading}. {study['summary']}",
+        "",
+        f"From `{command}` ({budget} budget; {study.get('compute', {}).get('worker_hours', 0):.1f} "
+        "worker-hours): each family's settings selected on seeds 0–4, effects fixed-learnvar − "
+        "adaptive on seeds 5–9 (positive = adaptive better; modes sign-flipped), full table in "
+        "`adaptive_study.md`.",
+        "",
+    ]
     diverged = _divergence_line(study["verdict"])
     return [*lines, *([diverged, ""] if diverged else []), verdict_table(study["verdict"]), ""]
 
@@ -305,9 +334,13 @@ def render_study(study: dict, heading: str = "1 (tuned)") -> list[str]:
 def render_paper_study(study: dict | None) -> list[str]:
     """The main claim-1 verdict: the paper-scale study (25 000 iterations), or where it stands."""
     if study is None:
-        return ["## 1 (paper scale, the main verdict). Not available yet", "",
-                f"The paper-scale study has not finished here: `{PAPER_STUDY_COMMAND}` (resumable; "
-                "its committed run records count as done).", ""]  # fmt: skip
+        return [
+            "## 1 (paper scale, the main verdict). Not available yet",
+            "",
+            f"The paper-scale study has not finished here: `{PAPER_STUDY_COMMAND}` (resumable; "
+            "its committed run records count as done).",
+            "",
+        ]
     return render_study(study, "1 (paper scale, the main verdict)")
 
 
@@ -322,9 +355,21 @@ def _effect_rows(effects: list[dict]) -> list[list[str]]:
 
 def verdict_table(rows: list[dict]) -> str:
     """The study's per-(cell, metric) verdict rows as a Markdown table (also ``adaptive_study.md``)."""
-    return md_table(["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
-                    [[r["target"], str(r["steps"]), r["metric"], str(r["n"]), fmt(r["mean"]),
-                      _ci(r), r["result"]] for r in rows])  # fmt: skip
+    return md_table(
+        ["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
+        [
+            [
+                r["target"],
+                str(r["steps"]),
+                r["metric"],
+                str(r["n"]),
+                fmt(r["mean"]),
+                _ci(r),
+                r["result"],
+            ]
+            for r in rows
+        ],
+    )
 
 
 def render_claims(
@@ -341,10 +386,15 @@ def render_claims(
         lines += [f"_{note}_", ""]
     if diverged is not None:
         if diverged:
-            cells = ", ".join(f"{d['method']} {d['target']} T={d['steps']}: {d['diverged']}/"
-                              f"{d['runs']}" for d in diverged)  # fmt: skip
-            lines += [f"Diverged runs (divergence guard or non-finite; left out of every mean and "
-                      f"paired comparison): {cells}", ""]  # fmt: skip
+            cells = ", ".join(
+                f"{d['method']} {d['target']} T={d['steps']}: {d['diverged']}/{d['runs']}"
+                for d in diverged
+            )
+            lines += [
+                f"Diverged runs (divergence guard or non-finite; left out of every mean and "
+                f"paired comparison): {cells}",
+                "",
+            ]
         else:
             lines += ["Diverged runs: none.", ""]
     lines += paper or []
@@ -357,13 +407,19 @@ def render_claims(
             lines += [md_table(["comparison", "seeds", "effect", "95 % CI"], rows), ""]
         if v.get("speed"):
             speed = _effect_rows(v["speed"])
-            lines += [f"Convergence speed (not part of the verdict): iterations each method needs "
-                      f"to come within {SPEED_TOL:g} of its own final value; positive = "
-                      f"{LEARNED} sooner.", "",
-                      md_table(["comparison", "seeds", "iterations", "95 % CI"], speed), ""]  # fmt: skip
+            lines += [
+                f"Convergence speed (not part of the verdict): iterations each method needs "
+                f"to come within {SPEED_TOL:g} of its own final value; positive = "
+                f"{LEARNED} sooner.",
+                "",
+                md_table(["comparison", "seeds", "iterations", "95 % CI"], speed),
+                "",
+            ]
         if v.get("failures"):
-            fails = ", ".join(f"{f['method']} {f['target']} T={f['steps']}: {f['failed']}/"
-                              f"{f['runs']}" for f in v["failures"])  # fmt: skip
+            fails = ", ".join(
+                f"{f['method']} {f['target']} T={f['steps']}: {f['failed']}/{f['runs']}"
+                for f in v["failures"]
+            )
             lines += [f"Diverged runs: {fails}", ""]
     return "\n".join(lines)
 
@@ -387,8 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     source = out / "table1.json"
     if not source.exists():
-        print(f"error: {source} not found; run python reproduce/table1.py --out {out}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {source} not found; run python reproduce/table1.py --out {out}",
+            file=sys.stderr,
+        )
         return 2
     data = json.loads(source.read_text(encoding="utf-8"))
     text = write_claims(out, data["rows"], data.get("note", ""))

@@ -22,8 +22,9 @@ import math
 import sys
 from pathlib import Path
 
-from _common import md_table, write_json
+from _common import write_json
 
+from ads_bench.analysis.tables import md_table
 from ads_bench.store import RunDir, atomic_write_text
 from ads_bench.sweep import RunSpec, run_sweep
 

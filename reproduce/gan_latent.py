@@ -56,15 +56,13 @@ from _common import (
     add_sweep_arguments,
     atomic_write,
     figures_dir,
-    finite,
-    fmt,
-    md_table,
-    mean_std,
     sweep,
     write_json,
 )
-from figures import save_figure
+from _plotting import save_figure
 
+from ads_bench.analysis.paired import finite, mean_std
+from ads_bench.analysis.tables import fmt, md_table
 from ads_bench.gan import conditional_metrics, prior_log_z, sir_latents
 from ads_bench.gan.data import to_unit_range
 from ads_bench.gan.train_models import get_preset, load_models

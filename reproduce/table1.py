@@ -1,4 +1,4 @@
-"""SPEC Table 1: targets x steps T x methods, mean ± std over seeds, and the claims check.
+"""Table 1 of the paper (README, *Reproducing the paper*): targets x steps T x methods, mean ± std over seeds, and the claims check.
 
     python reproduce/table1.py                      # quick budget (<= 30 min on 2 cores)
     python reproduce/table1.py --budget full        # paper scale (25 000 iterations, 5 seeds)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import math
 import sys
@@ -30,17 +31,13 @@ from _common import (
     TABLE1_STEPS,
     TABLE1_TARGETS,
     add_sweep_arguments,
-    atomic_write,
     budget_of,
-    finite,
-    fmt,
-    md_table,
-    mean_std,
     sweep,
-    tex_escape,
-    write_json,
+    write_tables,
 )
 
+from ads_bench.analysis.paired import finite, mean_std
+from ads_bench.analysis.tables import fmt, mark_best, md_table, mean_cell, tex_escape
 from ads_bench.published import SENDERA2024_METHODS, sendera2024
 from ads_bench.store import RunDir
 from ads_bench.sweep import RunSpec, expand_grid
@@ -58,15 +55,25 @@ HISTORY_POINTS = 4  # periodic evaluations per run (the convergence claim reads 
 
 
 def build_specs(budget, targets, methods, steps) -> list[RunSpec]:
+    """Every (target, T, method, seed) run at ``budget``, evaluated :data:`HISTORY_POINTS` times."""
     every = max(1, budget.iterations // HISTORY_POINTS)
     over = budget.config_overrides(**{"eval.every": every})
     return expand_grid(targets, methods, steps, budget.seeds, overrides=over, tag="table1")
 
 
+def like_table1(budget, targets, methods, steps, seeds, tag: str) -> list[RunSpec]:
+    """Table 1's runs (:func:`build_specs`) of ``targets`` x ``methods`` x ``steps`` on ``seeds``
+    only, tagged ``tag``: the same configs, so the same run folders as Table 1's (a shared cache)."""
+    specs = build_specs(budget, targets, methods, steps)
+    return [dataclasses.replace(s, tag=tag) for s in specs if s.seed in seeds]
+
+
 def _history(path: str) -> list[dict]:
     """The ELBO and W2 curves of a run's ``history.csv`` (:meth:`RunDir.read_history`)."""
-    return [{"iteration": int(row["iteration"]), "elbo": row.get("elbo"), "w2": row.get("w2")}
-            for row in RunDir(path).read_history()]  # fmt: skip
+    return [
+        {"iteration": int(row["iteration"]), "elbo": row.get("elbo"), "w2": row.get("w2")}
+        for row in RunDir(path).read_history()
+    ]
 
 
 def aggregate(records) -> list[dict]:
@@ -79,12 +86,18 @@ def aggregate(records) -> list[dict]:
         ok = [r for r in recs if r.ok]
         errors = sorted({r.error or r.status for r in recs if not r.ok and r.status != "diverged"})
         row = {
-            "target": target, "steps": steps, "method": method,
-            "seeds": [r.spec.seed for r in ok], "n_runs": len(recs), "n_failed": len(recs) - len(ok),
+            "target": target,
+            "steps": steps,
+            "method": method,
+            "seeds": [r.spec.seed for r in ok],
+            "n_runs": len(recs),
+            "n_failed": len(recs) - len(ok),
             "n_diverged": sum(r.status == "diverged" for r in recs),
-            "errors": errors, "per_seed": {}, "history": {},
+            "errors": errors,
+            "per_seed": {},
+            "history": {},
             "seconds": sum(r.timing["train_seconds"] for r in ok if r.timing) or None,
-        }  # fmt: skip
+        }
         for key, _, _ in COLUMNS:
             vals = [r.metrics.get(key) for r in ok]
             row["per_seed"][key] = vals
@@ -92,32 +105,8 @@ def aggregate(records) -> list[dict]:
         row["per_seed"]["elbo"] = [r.metrics.get("elbo") for r in ok]
         row["history"] = {str(r.spec.seed): _history(r.path) for r in ok}
         rows.append(row)
-    _mark_best(rows)
+    mark_best(rows, COLUMNS, lambda row: (row["target"], row["steps"]))
     return rows
-
-
-def _mark_best(rows: list[dict]) -> None:
-    blocks: dict[tuple, list] = defaultdict(list)
-    for row in rows:
-        blocks[(row["target"], row["steps"])].append(row)
-        row["best"] = []
-    for block in blocks.values():
-        for key, _, better in COLUMNS:
-            vals = [(row[key], row) for row in block if row[key] is not None]
-            if not vals:
-                continue
-            pick = min if better == "min" else max
-            best = pick(v for v, _ in vals)
-            for v, row in vals:
-                if v == best:
-                    row["best"].append(key)
-
-
-def _cell(row: dict, key: str) -> str:
-    if row["n_failed"] == row["n_runs"]:
-        return "failed"
-    text = fmt(row[key], row[key + "_std"])
-    return text
 
 
 def _published(rows: list[dict]) -> dict[tuple, dict]:
@@ -127,8 +116,10 @@ def _published(rows: list[dict]) -> dict[tuple, dict]:
     for row in rows:
         paper = SENDERA2024_METHODS.get(row["method"])
         if row["steps"] == 100 and paper and (paper, row["target"]) in table:
-            out[(row["target"], row["steps"], row["method"])] = {"method": paper,
-                                                                 **table[(paper, row["target"])]}  # fmt: skip
+            out[(row["target"], row["steps"], row["method"])] = {
+                "method": paper,
+                **table[(paper, row["target"])],
+            }
     return out
 
 
@@ -138,15 +129,26 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
     header = ["T", "method", *[title for _, title, _ in COLUMNS], "seeds", "note"]
     md = [f"# Table 1 — {budget.note}", ""]
     if wall is not None:
-        md.append(f"Sweep wall time: {wall / 60:.1f} min. Best value per column within each (target, T) "
-                  "block in **bold**. Metrics: SPEC section 5; mean ± std over seeds.\n")  # fmt: skip
+        md.append(
+            f"Sweep wall time: {wall / 60:.1f} min. Best value per column within each (target, T) "
+            "block in **bold**. Metrics: SPEC section 5; mean ± std over seeds.\n"
+        )
     tex = ["\\begin{tabular}{ll" + "r" * len(COLUMNS) + "}", "\\toprule"]
     tex.append(" & ".join(tex_escape(h) for h in header[:-2]) + " \\\\")
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["target", "steps", "method", "n_runs", "n_failed", "n_diverged",
-                     *[c for key, _, _ in COLUMNS for c in (key, key + "_std", key + "_best")],
-                     "error"])  # fmt: skip
+    writer.writerow(
+        [
+            "target",
+            "steps",
+            "method",
+            "n_runs",
+            "n_failed",
+            "n_diverged",
+            *[c for key, _, _ in COLUMNS for c in (key, key + "_std", key + "_best")],
+            "error",
+        ]
+    )
     for target in dict.fromkeys(r["target"] for r in rows):
         md += [f"## {target}", ""]
         tex += [
@@ -154,11 +156,13 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
             f"\\multicolumn{{{2 + len(COLUMNS)}}}{{l}}{{{tex_escape(target)}}} \\\\",
         ]
         body = []
-        for row in sorted((r for r in rows if r["target"] == target),
-                          key=lambda r: (r["steps"], _order(r["method"]))):  # fmt: skip
+        for row in sorted(
+            (r for r in rows if r["target"] == target),
+            key=lambda r: (r["steps"], _order(r["method"])),
+        ):
             cells = []
             for key, _, _ in COLUMNS:
-                c = _cell(row, key)
+                c = mean_cell(row, key)
                 cells.append(f"**{c}**" if key in row["best"] else c)
             note = ""
             n_div = row.get("n_diverged", 0)
@@ -169,25 +173,44 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
                     f"{row['n_failed'] - n_div}/{row['n_runs']} failed: "
                     f"{'; '.join(row['errors'])[:120]}"
                 )
-            body.append([str(row["steps"]), row["method"], *cells,
-                         str(len(row["seeds"])), note])  # fmt: skip
+            body.append([str(row["steps"]), row["method"], *cells, str(len(row["seeds"])), note])
             pub = published.get((row["target"], row["steps"], row["method"]))
             if pub:
                 cells = [fmt(pub[k], pub[k + "_std"]) if k in pub else "—" for k, _, _ in COLUMNS]
-                body.append(["100", f"↳ published {pub['method']} (Sendera et al. 2024)", *cells,
-                             "5", "published"])  # fmt: skip
+                body.append(
+                    [
+                        "100",
+                        f"↳ published {pub['method']} (Sendera et al. 2024)",
+                        *cells,
+                        "5",
+                        "published",
+                    ]
+                )
             tex_cells = [
-                ("\\textbf{" + tex_escape(_cell(row, k)) + "}") if k in row["best"]
-                else tex_escape(_cell(row, k)) for k, _, _ in COLUMNS
-            ]  # fmt: skip
+                ("\\textbf{" + tex_escape(mean_cell(row, k)) + "}")
+                if k in row["best"]
+                else tex_escape(mean_cell(row, k))
+                for k, _, _ in COLUMNS
+            ]
             tex.append(
                 " & ".join([str(row["steps"]), tex_escape(row["method"]), *tex_cells]) + " \\\\"
             )
-            writer.writerow([row["target"], row["steps"], row["method"], row["n_runs"],
-                             row["n_failed"], row.get("n_diverged", 0),
-                             *[v for key, _, _ in COLUMNS for v in
-                               (_num(row[key]), _num(row[key + "_std"]), key in row["best"])],
-                             "; ".join(row["errors"])])  # fmt: skip
+            writer.writerow(
+                [
+                    row["target"],
+                    row["steps"],
+                    row["method"],
+                    row["n_runs"],
+                    row["n_failed"],
+                    row.get("n_diverged", 0),
+                    *[
+                        v
+                        for key, _, _ in COLUMNS
+                        for v in (_num(row[key]), _num(row[key + "_std"]), key in row["best"])
+                    ],
+                    "; ".join(row["errors"]),
+                ]
+            )
         md += [md_table(header, body), ""]
     tex += ["\\bottomrule", "\\end{tabular}"]
     return {"md": "\n".join(md), "csv": buf.getvalue(), "tex": "\n".join(tex) + "\n"}
@@ -219,11 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = aggregate(records)
     out = Path(args.out)
     text = render(rows, budget, wall)
-    atomic_write(out / "table1.md", text["md"])
-    atomic_write(out / "table1.csv", text["csv"])
-    atomic_write(out / "table1.tex", text["tex"])
-    write_json(out / "table1.json", {"budget": budget.name, "note": budget.note,
-                                     "wall_seconds": wall, "rows": rows})  # fmt: skip
+    data = {"budget": budget.name, "note": budget.note, "wall_seconds": wall, "rows": rows}
+    write_tables(out, "table1", text, data)
     print(text["md"])
     print(f"wrote {out / 'table1.md'} (.csv, .json, .tex); sweep wall time {wall / 60:.1f} min")
     if not args.no_claims:

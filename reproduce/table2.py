@@ -1,4 +1,4 @@
-"""SPEC Table 2: ablation of the stabilisers of ``adaptive`` (TB) at T = 10, and the φ/θ learning-rate
+"""Table 2 of the paper (README, *Reproducing the paper*): ablation of the stabilisers of ``adaptive`` (TB) at T = 10, and the φ/θ learning-rate
 ratio sweep.
 
     python reproduce/table2.py                  # quick budget, gmm25 and manywell
@@ -34,21 +34,11 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (
-    add_sweep_arguments,
-    atomic_write,
-    budget_of,
-    finite,
-    fmt,
-    md_table,
-    mean_ci,
-    mean_std,
-    sweep,
-    tex_escape,
-    write_json,
-)
+from _common import add_sweep_arguments, budget_of, sweep, write_tables
 from table1 import COLUMNS
 
+from ads_bench.analysis.paired import finite, mean_ci, mean_std
+from ads_bench.analysis.tables import fmt, mark_best, md_table, mean_cell, tex_escape
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
 from ads_bench.sweep import RunSpec
 
@@ -68,6 +58,7 @@ ABLATIONS: dict[str, dict] = {
 
 
 def variants() -> dict[str, dict]:
+    """Row name -> overrides: the ablations, then the learning-rate ratio rows."""
     rows = dict(ABLATIONS)
     for r in RATIOS:
         rows[f"lr_dest/lr_gen = {r:g}"] = {"train.lr_gen": LR_GEN, "train.lr_dest": r * LR_GEN}
@@ -75,6 +66,7 @@ def variants() -> dict[str, dict]:
 
 
 def build_specs(budget, targets) -> list[RunSpec]:
+    """Every (target, variant, seed) run of ``adaptive`` at T = :data:`STEPS`, tagged by variant."""
     specs = []
     for target in targets:
         for name, over in variants().items():
@@ -85,6 +77,8 @@ def build_specs(budget, targets) -> list[RunSpec]:
 
 
 def aggregate(records, targets) -> list[dict]:
+    """One row per (target, variant): mean ± std per column, failures, and the paired change of
+    Δlog Z (ELBO) against "all on" with its 95 % interval; the best per column marked."""
     rows = []
     for target in targets:
         recs = [r for r in records if r.spec.target == target]
@@ -92,33 +86,25 @@ def aggregate(records, targets) -> list[dict]:
         for name in variants():
             mine = [r for r in recs if r.spec.tag == name]
             ok = [r for r in mine if r.ok]
-            row = {"target": target, "variant": name, "n_runs": len(mine),
-                   "n_failed": len(mine) - len(ok), "seeds": [r.spec.seed for r in ok],
-                   "errors": sorted({r.error or r.status for r in mine if not r.ok})}  # fmt: skip
+            row = {
+                "target": target,
+                "variant": name,
+                "n_runs": len(mine),
+                "n_failed": len(mine) - len(ok),
+                "seeds": [r.spec.seed for r in ok],
+                "errors": sorted({r.error or r.status for r in mine if not r.ok}),
+            }
             for key, _, _ in COLUMNS:
                 row[key], row[key + "_std"] = mean_std(finite(r.metrics.get(key) for r in ok))
-            diffs = [r.metrics["delta_logz_elbo"] - base[r.spec.seed]["delta_logz_elbo"]
-                     for r in ok if r.spec.seed in base]  # fmt: skip
+            diffs = [
+                r.metrics["delta_logz_elbo"] - base[r.spec.seed]["delta_logz_elbo"]
+                for r in ok
+                if r.spec.seed in base
+            ]
             row["vs_all_on"], row["vs_ci_low"], row["vs_ci_high"] = mean_ci(finite(diffs))
             rows.append(row)
-    for target in targets:
-        block = [r for r in rows if r["target"] == target]
-        for r in block:
-            r["best"] = []
-        for key, _, better in COLUMNS:
-            vals = [r[key] for r in block if r[key] is not None]
-            if vals:
-                best = (min if better == "min" else max)(vals)
-                for r in block:
-                    if r[key] == best:
-                        r["best"].append(key)
+    mark_best(rows, COLUMNS, lambda row: row["target"])
     return rows
-
-
-def _cell(row, key):
-    if row["n_failed"] == row["n_runs"]:
-        return "failed"
-    return fmt(row[key], row[key + "_std"])
 
 
 def _vs(row) -> str:
@@ -131,19 +117,37 @@ def _vs(row) -> str:
 
 def render(rows, budget, wall) -> dict[str, str]:
     header = ["variant", *[t for _, t, _ in COLUMNS], "ΔΔlog Z vs all on [95 % CI]", "note"]
-    md = [f"# Table 2 — stabilisers of adaptive (TB), T = {STEPS}; {budget.note}", "",
-          f"Sweep wall time: {wall / 60:.1f} min. Best per column in **bold**. The last column is the "
-          "paired change of Δlog Z (ELBO) against 'all on' (positive = worse without it).", "",
-          "'− separate optimisers' is identical to 'all on' while lr_dest = lr_gen: Adam keeps "
-          "per-parameter state, so one optimiser over both groups is the same algorithm; the "
-          "separate optimisers matter through the learning-rate ratio (the last four rows).", ""]  # fmt: skip
-    tex = ["\\begin{tabular}{l" + "r" * len(COLUMNS) + "}", "\\toprule",
-           " & ".join(tex_escape(h) for h in header[: 1 + len(COLUMNS)]) + " \\\\"]  # fmt: skip
+    md = [
+        f"# Table 2 — stabilisers of adaptive (TB), T = {STEPS}; {budget.note}",
+        "",
+        f"Sweep wall time: {wall / 60:.1f} min. Best per column in **bold**. The last column is the "
+        "paired change of Δlog Z (ELBO) against 'all on' (positive = worse without it).",
+        "",
+        "'− separate optimisers' is identical to 'all on' while lr_dest = lr_gen: Adam keeps "
+        "per-parameter state, so one optimiser over both groups is the same algorithm; the "
+        "separate optimisers matter through the learning-rate ratio (the last four rows).",
+        "",
+    ]
+    tex = [
+        "\\begin{tabular}{l" + "r" * len(COLUMNS) + "}",
+        "\\toprule",
+        " & ".join(tex_escape(h) for h in header[: 1 + len(COLUMNS)]) + " \\\\",
+    ]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["target", "variant", "n_runs", "n_failed",
-                *[c for k, _, _ in COLUMNS for c in (k, k + "_std")], "vs_all_on", "vs_ci_low",
-                "vs_ci_high", "error"])  # fmt: skip
+    w.writerow(
+        [
+            "target",
+            "variant",
+            "n_runs",
+            "n_failed",
+            *[c for k, _, _ in COLUMNS for c in (k, k + "_std")],
+            "vs_all_on",
+            "vs_ci_low",
+            "vs_ci_high",
+            "error",
+        ]
+    )
     for target in dict.fromkeys(r["target"] for r in rows):
         body = []
         tex += [
@@ -151,16 +155,34 @@ def render(rows, budget, wall) -> dict[str, str]:
             f"\\multicolumn{{{1 + len(COLUMNS)}}}{{l}}{{{tex_escape(target)}}} \\\\",
         ]
         for row in (r for r in rows if r["target"] == target):
-            cells = [f"**{_cell(row, k)}**" if k in row["best"] else _cell(row, k)
-                     for k, _, _ in COLUMNS]  # fmt: skip
+            cells = [
+                f"**{mean_cell(row, k)}**" if k in row["best"] else mean_cell(row, k)
+                for k, _, _ in COLUMNS
+            ]
             note = f"{row['n_failed']}/{row['n_runs']} failed" if row["n_failed"] else ""
             body.append([row["variant"], *cells, _vs(row), note])
-            tex.append(" & ".join([tex_escape(row["variant"]),
-                                   *[tex_escape(_cell(row, k)) for k, _, _ in COLUMNS]]) + " \\\\")  # fmt: skip
-            w.writerow([target, row["variant"], row["n_runs"], row["n_failed"],
-                        *[v for k, _, _ in COLUMNS for v in (row[k], row[k + "_std"])],
-                        row["vs_all_on"], row["vs_ci_low"], row["vs_ci_high"],
-                        "; ".join(row["errors"])])  # fmt: skip
+            tex.append(
+                " & ".join(
+                    [
+                        tex_escape(row["variant"]),
+                        *[tex_escape(mean_cell(row, k)) for k, _, _ in COLUMNS],
+                    ]
+                )
+                + " \\\\"
+            )
+            w.writerow(
+                [
+                    target,
+                    row["variant"],
+                    row["n_runs"],
+                    row["n_failed"],
+                    *[v for k, _, _ in COLUMNS for v in (row[k], row[k + "_std"])],
+                    row["vs_all_on"],
+                    row["vs_ci_low"],
+                    row["vs_ci_high"],
+                    "; ".join(row["errors"]),
+                ]
+            )
         md += [f"## {target}", "", md_table(header, body), ""]
     tex += ["\\bottomrule", "\\end{tabular}"]
     return {"md": "\n".join(md), "csv": buf.getvalue(), "tex": "\n".join(tex) + "\n"}
@@ -180,11 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = aggregate(records, args.targets)
     text = render(rows, budget, wall)
     out = Path(args.out)
-    atomic_write(out / "table2.md", text["md"])
-    atomic_write(out / "table2.csv", text["csv"])
-    atomic_write(out / "table2.tex", text["tex"])
-    write_json(out / "table2.json", {"budget": budget.name, "note": budget.note,
-                                     "wall_seconds": wall, "rows": rows})  # fmt: skip
+    data = {"budget": budget.name, "note": budget.note, "wall_seconds": wall, "rows": rows}
+    write_tables(out, "table2", text, data)
     print(text["md"])
     return 0
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 
+import _study_verdict as report
 import adaptive_study as study
 import pytest
 
+from ads_bench.analysis.runs import diverged
 from ads_bench.sweep import RunRecord, RunSpec
 
 
@@ -23,7 +25,7 @@ def test_paper_schedule_selects_at_the_papers_length_on_the_selection_seeds_only
     assert sched.rungs[-1] == (25_000, 5)  # the final rung can see a divergence at ~17 000
     assert [it for it, _ in sched.rungs] == sorted(it for it, _ in sched.rungs)
     assert all(n <= len(study.SELECT_SEEDS) for _, n in sched.rungs)
-    assert not set(study.SELECT_SEEDS) & set(study.REPORT_SEEDS)
+    assert not set(study.SELECT_SEEDS) & set(report.REPORT_SEEDS)
     verdict_cells = {(t, s) for t in ("gmm25", "gmm40", "manywell", "funnel") for s in (5, 10)}
     assert set(sched.report_cells) == verdict_cells
     assert study._ensembles(sched, 25_000) and not study._ensembles(sched, 1000)
@@ -61,7 +63,7 @@ def test_a_candidate_with_a_diverged_run_ranks_after_every_candidate_without_one
 
 def test_verdict_counts_diverged_runs_and_never_averages_them():
     specs = {(f, seed): RunSpec("gmm25", f, 5, seed, tag=f"report:{f}:0")
-             for f in ("adaptive", "fixed-learnvar") for seed in study.REPORT_SEEDS}  # fmt: skip
+             for f in ("adaptive", "fixed-learnvar") for seed in report.REPORT_SEEDS}  # fmt: skip
     records = []
     for (family, seed), spec in specs.items():
         if family == "adaptive" and seed == 5:
@@ -70,11 +72,11 @@ def test_verdict_counts_diverged_runs_and_never_averages_them():
             records.append(_record(spec, gap=3e8))  # finished, but far past DIVERGED_GAP
         else:
             records.append(_record(spec, gap=1.0 if family == "adaptive" else 2.0))
-    rows = study.verdict(records, [("gmm25", 5)])
+    rows = report.verdict(records, [("gmm25", 5)])
     gap = next(r for r in rows if r["metric"] == "delta_logz_elbo")
     assert gap["diverged_adaptive"] == 2 and gap["diverged_fixed-learnvar"] == 0
     assert gap["n"] == 3 and gap["mean"] == pytest.approx(1.0)  # seeds 7, 8, 9 only
-    assert study.diverged(None) is False
+    assert diverged(None) is False
 
 
 def test_claims_put_the_paper_scale_verdict_first_with_its_divergence_counts(tmp_path):
@@ -83,11 +85,11 @@ def test_claims_put_the_paper_scale_verdict_first_with_its_divergence_counts(tmp
     import claims
 
     specs = [RunSpec("gmm25", f, 5, seed, tag=f"report:{f}:0")
-             for f in ("adaptive", "fixed-learnvar") for seed in study.REPORT_SEEDS]  # fmt: skip
+             for f in ("adaptive", "fixed-learnvar") for seed in report.REPORT_SEEDS]  # fmt: skip
     records = [_record(s, "diverged" if s.method == "adaptive" and s.seed == 9 else "done",
                        gap=1.0 if s.method == "adaptive" else 2.0) for s in specs]  # fmt: skip
-    rows = study.verdict(records, [("gmm25", 5)])
-    paper = {"budget": "paper", "summary": study.summary_line(rows), "verdict": rows,
+    rows = report.verdict(records, [("gmm25", 5)])
+    paper = {"budget": "paper", "summary": report.summary_line(rows), "verdict": rows,
              "compute": {"runs": 10, "worker_hours": 2.5}}  # fmt: skip
     missing = claims.write_claims(tmp_path, [], "quick budget")
     assert "Not available yet" in missing and claims.PAPER_STUDY_COMMAND in missing

@@ -111,7 +111,7 @@ def test_budget_grids():
 
 
 def test_kernel_speedups_plot_from_synthetic_benchmark(tmp_path):
-    from figures import plot_kernel_speedups
+    from fig_kernel_speedups import plot_kernel_speedups
 
     def entry(op, shape, impl, median):
         info = {"op": op, "shape": shape, "impl": impl, "device": "cpu"}
@@ -131,7 +131,7 @@ def test_kernel_speedups_plot_from_synthetic_benchmark(tmp_path):
 
 
 def test_destruction_correction_masks_the_pinned_step():
-    from figures import destruction_correction
+    from ads_bench.analysis.destruction import destruction_correction
 
     torch.manual_seed(0)
     model = Sampler(2, 4, t_scale=5.0, destruction="adaptive", hidden=8, n_freq=4)

@@ -262,7 +262,7 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
 
 
 def test_adaptive_study_verdict_on_synthetic_seeds():
-    from adaptive_study import REPORT_SEEDS, summary_line, verdict
+    from _study_verdict import REPORT_SEEDS, summary_line, verdict
 
     from ads_bench.sweep import RunRecord, RunSpec
 
