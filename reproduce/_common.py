@@ -2,9 +2,10 @@
 figures folder and writing outputs atomically. (Statistics and table text are library code:
 :mod:`ads_bench.analysis`.)
 
-Budgets (README, *Reproducing the paper*). ``smoke`` is for tests (seconds); ``quick`` runs the whole of Table 1 on a
-2-core CPU in at most 30 minutes (few iterations and seeds: every output says so); ``paper`` (also
-``full``) is exactly the paper's protocol (25 000 iterations, batch 300, 5 seeds, N = 2000).
+Budgets (README, *Reproducing the paper*). ``smoke`` is for tests (seconds); ``quick`` runs the
+whole of Table 1 on a 2-core CPU in at most 30 minutes (few iterations and seeds: every output says
+so); ``paper`` (also ``full``) is exactly the paper's protocol (25 000 iterations, batch 300,
+5 seeds, N = 2000).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from ads_bench.sweep import RunRecord
 
 REPORT_SEEDS = (5, 6, 7, 8, 9)  # the verdict's seeds, never used for selection
 MIXTURE_MODES = {"gmm25": 25, "gmm40": 40}
-#: (metric, sign): the verdict's metrics; ``sign * (fixed-learnvar - adaptive) > 0`` favours adaptive
+#: (metric, sign): the verdict's metrics; ``sign * (fixed-learnvar - adaptive) > 0``: adaptive better
 METRICS = (("delta_logz_elbo", 1.0), ("eubo_gap", 1.0), ("w2", 1.0), ("modes", -1.0))
 _RESULT = {1: "pass", -1: "fail", 0: "not shown"}
 

@@ -20,25 +20,25 @@ base plus ``--candidates`` distinct configurations drawn (seeded) from the space
 Screening (selection seeds 0–4 only). All candidates are trained on every selection cell (gmm25 and
 manywell at T ∈ {5, 10}); successive halving keeps the best third (at least ``--keep``) after each
 rung, with 3× the iterations and more seeds at the next rung (quick: 200 → 600 → 1800 iterations on
-2 → 4 → 5 seeds). A candidate's score in a rung is its mean rank over cells and metrics (Δlog Z ELBO,
-W2, minus mode coverage; a failed run ranks last), so no single target decides; a candidate with a
-diverged run (:func:`diverged`) ranks after every candidate without one. :data:`SCHEDULES` holds
-each budget's rungs: the paper budget's (issue 18) end at the paper's 25 000 iterations on seeds 0–4,
-with batch 300 and N = 2000 throughout, so a divergence at ~17 000 iterations decides the selection,
-and from 5 000 iterations on each configuration's seeds train as one compiled seed ensemble.
+2 → 4 → 5 seeds). A candidate's score in a rung is its mean rank over cells and metrics (Δlog Z
+ELBO, W2, minus mode coverage; a failed run ranks last), so no single target decides; a candidate
+with a diverged run (:func:`diverged`) ranks after every candidate without one. :data:`SCHEDULES`
+holds each budget's rungs: the paper budget's (issue 18) end at the paper's 25 000 iterations on
+seeds 0–4, with batch 300 and N = 2000 throughout, so a divergence at ~17 000 iterations decides the
+selection, and from 5 000 iterations on each configuration's seeds train as one compiled seed
+ensemble.
 
 Report (seeds 5–9 only). The winner of each family runs on the report cells — the selection cells
 plus gmm40 at T ∈ {5, 10}, a target the selection never saw (paper budget: and funnel) — at the last
-rung's iterations, with
-periodic evaluation for the log-weight variance over training. The verdict for "learning the
-destruction process beats fixed destruction at few steps" is computed from those seeds only: per
-cell the paired difference fixed-learnvar − adaptive (positive = adaptive better) of the ELBO gap,
-EUBO gap, W2 and mode coverage (sign flipped so positive is better), mean and 95 % Student-t interval,
-and *pass* (interval above 0), *fail* (below 0), *not shown* (straddles 0) or *n/a* (no such metric
-for the target). The diagnostics say why a family wins or loses: collapse counts, log-weight
-variance over training, and how far the learned destruction moved from its base kernel (mean shift
-in base standard deviations, log-variance correction), with a heatmap of the learned log-variance
-correction over (x, t).
+rung's iterations, with periodic evaluation for the log-weight variance over training. The verdict
+for "learning the destruction process beats fixed destruction at few steps" is computed from those
+seeds only: per cell the paired difference fixed-learnvar − adaptive (positive = adaptive better) of
+the ELBO gap, EUBO gap, W2 and mode coverage (sign flipped so positive is better), mean and 95 %
+Student-t interval, and *pass* (interval above 0), *fail* (below 0), *not shown* (straddles 0) or
+*n/a* (no such metric for the target). The diagnostics say why a family wins or loses: collapse
+counts, log-weight variance over training, and how far the learned destruction moved from its base
+kernel (mean shift in base standard deviations, log-variance correction), with a heatmap of the
+learned log-variance correction over (x, t).
 
 ``--confirm-cells`` reruns the adaptive and fixed-learnvar winners on those cells at the full budget
 (25 000 iterations, batch 300, N = 2000; ``--confirm-budget`` to change it) on seeds 5–9 and reports

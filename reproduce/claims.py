@@ -251,7 +251,8 @@ def _claim_tlm(ix: dict, targets: list[str], steps: list[int]) -> dict:
 
 
 def check_claims(rows: list[dict]) -> list[dict]:
-    """Every claim of the paper (README, *Reproducing the paper*) with its evidence and verdict, from Table 1 rows."""
+    """Every claim of the paper (README, *Reproducing the paper*) with its evidence and verdict,
+    from Table 1 rows."""
     ix = _index(rows)
     targets = list(dict.fromkeys(r["target"] for r in rows))
     steps = sorted({r["steps"] for r in rows})
@@ -354,7 +355,7 @@ def _effect_rows(effects: list[dict]) -> list[list[str]]:
 
 
 def verdict_table(rows: list[dict]) -> str:
-    """The study's per-(cell, metric) verdict rows as a Markdown table (also ``adaptive_study.md``)."""
+    """The study's per-(cell, metric) verdict rows as a Markdown table (``adaptive_study.md`` too)."""
     return md_table(
         ["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
         [

@@ -1,4 +1,5 @@
-"""Table 1 of the paper (README, *Reproducing the paper*): targets x steps T x methods, mean ± std over seeds, and the claims check.
+"""Table 1 (README, *Reproducing the paper*): targets x steps T x methods, mean ± std over seeds,
+and the claims check.
 
     python reproduce/table1.py                      # quick budget (<= 30 min on 2 cores)
     python reproduce/table1.py --budget full        # paper scale (25 000 iterations, 5 seeds)
@@ -63,7 +64,7 @@ def build_specs(budget, targets, methods, steps) -> list[RunSpec]:
 
 def like_table1(budget, targets, methods, steps, seeds, tag: str) -> list[RunSpec]:
     """Table 1's runs (:func:`build_specs`) of ``targets`` x ``methods`` x ``steps`` on ``seeds``
-    only, tagged ``tag``: the same configs, so the same run folders as Table 1's (a shared cache)."""
+    only, tagged ``tag``: the same configs, so the same run folders as Table 1's (shared cache)."""
     specs = build_specs(budget, targets, methods, steps)
     return [dataclasses.replace(s, tag=tag) for s in specs if s.seed in seeds]
 

@@ -1,5 +1,5 @@
-"""Table 2 of the paper (README, *Reproducing the paper*): ablation of the stabilisers of ``adaptive`` (TB) at T = 10, and the φ/θ learning-rate
-ratio sweep.
+"""Table 2 (README, *Reproducing the paper*): ablation of the stabilisers of ``adaptive`` (TB) at
+T = 10, and the φ/θ learning-rate ratio sweep.
 
     python reproduce/table2.py                  # quick budget, gmm25 and manywell
     python reproduce/table2.py --budget full --targets gmm25 gmm40 funnel manywell

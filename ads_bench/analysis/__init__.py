@@ -1,4 +1,5 @@
-"""Analysis of recorded runs, shared by the ``reproduce/`` scripts (README, *Reproducing the paper*).
+"""Analysis of recorded runs, shared by the ``reproduce/`` scripts (README, *Reproducing the
+paper*).
 
 - :mod:`ads_bench.analysis.runs`: reading a run's history, a record's metrics, divergence.
 - :mod:`ads_bench.analysis.paired`: means, standard deviations and paired-seed differences with
