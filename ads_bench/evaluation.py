@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 
 from ads_bench.kernels import Sampler
-from ads_bench.losses import log_weights
 from ads_bench.metrics import evaluate_log_weights, evaluate_samples
+from ads_bench.objectives import log_weights
 from ads_bench.rollout import backward_rollout, forward_rollout
 
 __all__ = ["METRIC_KEYS", "evaluate"]

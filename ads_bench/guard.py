@@ -71,7 +71,7 @@ def guard_probe(model, target, *, n: int, generator: torch.Generator, impl: str 
     ``elbo_gap`` = ``log Z - mean(log w)`` (``None`` when the target's ``log Z`` is unknown),
     ``logw_std`` the standard deviation of ``log w`` (``[n]``), ``finite`` whether every log-weight
     is. One host synchronisation."""
-    from ads_bench.losses import log_weights
+    from ads_bench.objectives import log_weights
     from ads_bench.rollout import forward_rollout
 
     traj = forward_rollout(model, n, generator=generator, impl=impl)

@@ -15,8 +15,8 @@ import torch
 from ads_bench import train as ads_train
 from ads_bench.cli import main as cli_main
 from ads_bench.kernels import Sampler, default_scheme, get_scheme
-from ads_bench.losses import log_weights
 from ads_bench.methods import get_method, make_config, method_names
+from ads_bench.objectives import log_weights
 from ads_bench.rollout import forward_rollout
 from ads_bench.targets import get_target
 from ads_bench.training import build_sampler, train

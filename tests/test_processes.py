@@ -10,7 +10,7 @@ import torch
 from torch.distributions import Normal
 
 from ads_bench.kernels import BOUNDED_VAR_FLOOR, UNBOUNDED_LOG_VAR_CLAMP, Sampler, vp_betas
-from ads_bench.losses import log_weights, tb_loss
+from ads_bench.objectives import log_weights, tb_loss
 from ads_bench.rollout import backward_rollout, forward_rollout
 from ads_bench.targets import get_target
 
@@ -438,9 +438,9 @@ def test_compile_fullgraph(gen):
     def step(noise, x_T):
         fwd = forward_rollout(model, noise.shape[0], noise=noise, exploration_std=0.5)
         bwd = backward_rollout(model, x_T, noise=noise)
-        lw_f = log_weights(fwd, -0.5 * fwd.states[:, -1].square().sum(-1))
-        lw_b = log_weights(bwd, -0.5 * bwd.states[:, -1].square().sum(-1))
-        return tb_loss(lw_f, model.log_z) + tb_loss(lw_b, model.log_z)
+        loss_f, _ = tb_loss(fwd, -0.5 * fwd.states[:, -1].square().sum(-1), model.log_z)
+        loss_b, _ = tb_loss(bwd, -0.5 * bwd.states[:, -1].square().sum(-1), model.log_z)
+        return loss_f + loss_b
 
     noise, x_T = model.draw_noise(8, gen), torch.randn(8, 2, generator=gen)
     compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
@@ -453,6 +453,6 @@ def test_compile_fullgraph(gen):
 
     def global_rng():
         traj = forward_rollout(model, 4)
-        return tb_loss(log_weights(traj, traj.states[:, -1].sum(-1)), model.log_z)
+        return tb_loss(traj, traj.states[:, -1].sum(-1), model.log_z)[0]
 
     assert torch.isfinite(torch.compile(global_rng, fullgraph=True, backend="aot_eager")())

@@ -5,7 +5,8 @@ Modules (one concept each):
 - :mod:`.logz`       ELBO, importance-sampling log Z, EUBO, ESS, log-weight variance from
                      log-weights ``[N]``.
 - :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
-- :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-scaled sparse Sinkhorn).
+- :mod:`.entropic`   entropic OT and the debiased Sinkhorn divergence S_eps.
+- :mod:`.sparse_scaling`  their solver: eps-scaled, log-stabilised sparse Sinkhorn scaling.
 - :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
 - :mod:`.modes`      entropic mode coverage (EMC) for mixture targets.
 - :mod:`.evaluate`   one-call dictionaries of the above.
@@ -18,11 +19,12 @@ return Python floats; :func:`sinkhorn` returns a :class:`SinkhornResult` datacla
 MMD (not squared).
 """
 
-from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
+from .entropic import SinkhornResult, entropic_ot, sinkhorn
 from .evaluate import evaluate_log_weights, evaluate_samples
 from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
 from .modes import emc, mode_histogram, modes_covered
+from .sparse_scaling import EntropicOTResult
 from .transport import exact_ot, w2
 
 __all__ = [

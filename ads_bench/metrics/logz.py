@@ -95,7 +95,7 @@ def logw_var(log_w: torch.Tensor) -> float:
     """Unbiased variance ``(1/(K-1)) sum_k (log_w_k - mean)^2`` of the finite entries of ``log_w``.
 
     ``log_w`` ``[N]`` (generation log-weights ``log R(x_T) + log p_B - log p_F``, as in
-    :func:`ads_bench.losses.log_weights`) -> float >= 0; the ``K`` finite entries are used (zero
+    :func:`ads_bench.objectives.log_weights`) -> float >= 0; the ``K`` finite entries are used (zero
     weights, ``-inf``, are left out). It is the VarGrad loss times ``K / (K - 1)``. Constant
     log-weights give exactly 0; ``nan`` when fewer than two entries are finite (undefined).
     """

@@ -69,11 +69,10 @@ def trajectory_balance(
     step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Trajectory balance (``log_z`` given) or VarGrad (``log_z=None``) loss and the log-weights
-    (formulas TB1-TB2 of ``csrc/include/ads_bench/trajectory_balance.h``)::
-
-        log w_b = log_reward_b + sum_t step_mask_t * log N(states[b, t]; bwd_mean[b, t], bwd_log_var[b, t])
-                               - sum_t log N(states[b, t+1]; fwd_mean[b, t], fwd_log_var[b, t])
-        loss    = mean_b (log w_b - c)^2,   c = log_z, or mean_b log w_b (VarGrad)
+    (formulas TB1-TB2 of ``csrc/include/ads_bench/trajectory_balance.h``, written out in
+    :func:`ads_bench.ops.trajectory_balance`): ``log w`` sums :func:`gaussian_logprob` of the
+    destruction steps (masked steps excluded), minus those of the generation steps, plus
+    ``log_reward``; ``loss = mean_b (log w_b - c)^2`` with ``c = log_z``, or ``mean_b log w_b``.
 
     Shapes: ``states`` ``[B, T+1, D]``; the four parameters ``[B, T, D]``; ``log_reward`` ``[B]``;
     ``log_z`` 0-dim; ``step_mask`` ``[T]`` bool (``None``: all True). Returns ``(loss, log_w)``, loss
