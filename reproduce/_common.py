@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ads_bench.store import atomic_write_json, atomic_write_text
-from ads_bench.sweep import RunRecord, RunSpec, run_sweep
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_FIGURES = REPO / "paper_figures"  # the committed figures (README: which budget made them)

@@ -80,7 +80,7 @@ from _common import (
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir, StoreError
-from ads_bench.sweep import RunSpec
+from ads_bench.sweep.specs import RunSpec
 
 CELLS = [("gmm25", 5), ("gmm25", 10), ("manywell", 5), ("manywell", 10)]
 REPORT_CELLS = [*CELLS, ("gmm40", 5), ("gmm40", 10)]

@@ -25,7 +25,8 @@ from pathlib import Path
 from _common import md_table, write_json
 
 from ads_bench.store import RunDir, atomic_write_text
-from ads_bench.sweep import RunSpec, run_sweep
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec
 
 METRICS = (("delta_logz_elbo", "ELBO gap"), ("eubo_gap", "EUBO gap"))
 

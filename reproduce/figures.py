@@ -80,7 +80,8 @@ from table1 import build_specs as table1_specs
 
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir, atomic_write_bytes
-from ads_bench.sweep import RunRecord, RunSpec, expand_grid
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec, expand_grid
 from ads_bench.targets import get_target
 
 try:  # optional styling

@@ -43,7 +43,7 @@ from _common import (
 
 from ads_bench.published import SENDERA2024_METHODS, sendera2024
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunSpec, expand_grid
+from ads_bench.sweep.specs import RunSpec, expand_grid
 
 #: (metric key, column title, better)
 COLUMNS = [

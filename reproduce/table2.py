@@ -50,7 +50,7 @@ from _common import (
 from table1 import COLUMNS
 
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
-from ads_bench.sweep import RunSpec
+from ads_bench.sweep.specs import RunSpec
 
 STEPS = 10
 LR_GEN = 1e-3

@@ -14,7 +14,8 @@ from ads_bench import ensemble as ens
 from ads_bench.ensemble import NEXT_CHECKPOINT, parse_seeds, train_ensemble
 from ads_bench.methods import make_config
 from ads_bench.store import RunDir
-from ads_bench.sweep import expand_grid, run_sweep
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import expand_grid
 from ads_bench.training import train
 
 TINY = {
