@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _resolve(args)
         seeds = None
         if args.seeds is not None:
-            from ads_bench.ensemble import check_ensemble_config, parse_seeds
+            from ads_bench.ensemble.loop import check_ensemble_config, parse_seeds
 
             seeds = parse_seeds(args.seeds)
             check_ensemble_config(cfg)

@@ -152,7 +152,7 @@ def make_tasks(jobs: list[Job], seed_ensembles: bool) -> list[_Task]:
     the order of each group's first job."""
     if not seed_ensembles:
         return [[job] for job in jobs]
-    from ads_bench.ensemble import check_ensemble_config
+    from ads_bench.ensemble.loop import check_ensemble_config
 
     groups: dict[str, _Task] = {}
     tasks: list[_Task] = []

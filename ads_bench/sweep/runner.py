@@ -72,7 +72,7 @@ def run_sweep(
         train_progress: the training loop's own progress lines.
         seed_ensembles: runs whose configs differ only in seed train together as one batched
             ensemble (:mod:`ads_bench.ensemble`) in one worker; configs an ensemble cannot take
-            (:func:`~ads_bench.ensemble.check_ensemble_config`: ``kl`` with ``train.compile``)
+            (:func:`~ads_bench.ensemble.loop.check_ensemble_config`: ``kl`` with ``train.compile``)
             still run one by one. Results go to the same run
             folders, with the same files.
     Raises:

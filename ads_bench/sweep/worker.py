@@ -118,7 +118,8 @@ def run_group(jobs: list[tuple[str, dict, str]], progress: bool = False) -> dict
     ``Exception``. Returns ``{key: outcome}`` with the outcomes of :func:`run_one`; runs locked
     elsewhere are left to their holder, finished ones served, and a seed that diverged fails
     alone."""
-    from ads_bench.ensemble import NEXT_CHECKPOINT, train_ensemble
+    from ads_bench.ensemble.checkpoints import NEXT_CHECKPOINT
+    from ads_bench.ensemble.loop import train_ensemble
 
     start = time.perf_counter()
     outcomes: dict[str, dict] = {}
