@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ads_bench.store import atomic_write_json, atomic_write_text
+from ads_bench.atomic_files import atomic_write_json, atomic_write_text
 from ads_bench.sweep.records import RunRecord
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.sweep.specs import RunSpec
@@ -204,7 +204,8 @@ def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """``text`` to ``path`` atomically (:func:`ads_bench.store.atomic_write_text`), parents made."""
+    """``text`` to ``path`` atomically (:func:`ads_bench.atomic_files.atomic_write_text`), parents
+    made."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from _common import fmt, md_table, write_json
 
+from ads_bench.atomic_files import atomic_write_text
 from ads_bench.kernels import BACKBONES
-from ads_bench.store import atomic_write_text
 from ads_bench.sweep.records import load_records
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.sweep.specs import RunSpec

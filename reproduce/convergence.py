@@ -24,7 +24,8 @@ from pathlib import Path
 
 from _common import md_table, write_json
 
-from ads_bench.store import RunDir, atomic_write_text
+from ads_bench.atomic_files import atomic_write_text
+from ads_bench.store import RunDir
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.sweep.specs import RunSpec
 

@@ -78,8 +78,9 @@ from kernel_speedups import speedup_rows
 from matplotlib.colors import CenteredNorm
 from table1 import build_specs as table1_specs
 
+from ads_bench.atomic_files import atomic_write_bytes
 from ads_bench.rollout import forward_rollout
-from ads_bench.store import RunDir, atomic_write_bytes
+from ads_bench.store import RunDir
 from ads_bench.sweep.records import RunRecord
 from ads_bench.sweep.specs import RunSpec, expand_grid
 from ads_bench.targets import get_target
@@ -155,7 +156,7 @@ def _title(fig, title: str, note: str) -> None:
 
 def save_figure(fig, path: str | os.PathLike) -> list[str]:
     """Write ``path`` as ``.png`` and ``.pdf``, each rendered in memory and written atomically
-    (:func:`ads_bench.store.atomic_write_bytes`)."""
+    (:func:`ads_bench.atomic_files.atomic_write_bytes`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []

@@ -17,14 +17,9 @@ import pytest
 import torch
 from _helpers import alive, children, folder_digest, wait_for
 
+from ads_bench.atomic_files import atomic_write_text
 from ads_bench.methods import make_config
-from ads_bench.store import (
-    DamagedFileError,
-    RunDir,
-    RunLocked,
-    StoreError,
-    atomic_write_text,
-)
+from ads_bench.store import DamagedFileError, RunDir, RunLocked, StoreError
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.sweep.specs import expand_grid
 from ads_bench.training import train
