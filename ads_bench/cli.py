@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from ads_bench.config import parse_override
+from ads_bench.config_overrides import parse_override
 from ads_bench.methods import make_config, method_names
 from ads_bench.targets import TARGETS, get_target
 
