@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from ads_bench.config import parse_override
+from ads_bench.config_overrides import parse_override
 from ads_bench.methods import make_config, method_names
 from ads_bench.targets import TARGETS, get_target
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _resolve(args)
         seeds = None
         if args.seeds is not None:
-            from ads_bench.ensemble import check_ensemble_config, parse_seeds
+            from ads_bench.ensemble.loop import check_ensemble_config, parse_seeds
 
             seeds = parse_seeds(args.seeds)
             check_ensemble_config(cfg)

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import torch
 
+from ads_bench.atomic_files import atomic_write_json
 from ads_bench.ops import build_info, gaussian_logprob, reference, trajectory_balance
 from ads_bench.ops._extension import registered_kernels
-from ads_bench.store import atomic_write_json
 
 __all__ = ["H100_SXM_BYTES_PER_S", "KERNEL_SHAPES", "fused_bytes", "main", "run"]
 

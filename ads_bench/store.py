@@ -23,8 +23,7 @@ Guarantees (README, *The run store*):
   a file that cannot be read raises :class:`DamagedFileError` naming it, and :meth:`RunDir.quarantine`
   moves it aside (``NAME.damaged-<time>``) so the run can start again from scratch.
 
-Also here: :func:`atomic_write_text`, :func:`atomic_write_json` and :func:`atomic_save`, which every
-other writer of result files (tables, figures, the GAN cache, ``gpu_check``) uses.
+The atomic writes themselves live in :mod:`ads_bench.atomic_files`.
 """
 
 from __future__ import annotations
@@ -35,24 +34,15 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "DamagedFileError",
-    "RunDir",
-    "RunLocked",
-    "StoreError",
-    "atomic_save",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "canonical_config",
-]
+from ads_bench.atomic_files import atomic_save, atomic_write_json, atomic_write_text
+
+__all__ = ["DamagedFileError", "RunDir", "RunLocked", "StoreError", "canonical_config"]
 
 CONFIG, RESULT, HISTORY, CHECKPOINT, ERROR, LOCK = (
     "config.json", "result.json", "history.csv", "checkpoint.pt", "error.json", "run.lock",
@@ -77,44 +67,6 @@ class DamagedFileError(StoreError):
     def __init__(self, path: Path, reason: str):
         self.path, self.reason = path, reason
         super().__init__(f"damaged file {path}: {reason}")
-
-
-# ---------------------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (unique temp file in the same folder, fsync, replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically (NaN/inf kept as JSON extensions)."""
-    atomic_write_text(path, json.dumps(data, indent=2, default=str))
-
-
-def atomic_save(path: str | os.PathLike, obj: Any) -> None:
-    """``torch.save(obj)`` to ``path`` atomically."""
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def canonical_config(data: Any) -> str:

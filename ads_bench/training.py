@@ -443,13 +443,13 @@ def train(
     cfg = config
     validate_config(cfg)
     if seeds is not None:
-        from ads_bench.ensemble import train_ensemble
+        from ads_bench.ensemble.loop import train_ensemble
 
         return train_ensemble(cfg, seeds, target, out_dir=out_dir, progress=progress)
     if cfg.train.compile and cfg.train.objective != "kl":
         # The compiled update (ads_bench.update) is the ensemble's: one seed is a 1-seed ensemble.
         # (kl's gradient runs through the rollout; it keeps the per-batch compile of _Run.)
-        from ads_bench.ensemble import train_ensemble
+        from ads_bench.ensemble.loop import train_ensemble
 
         dirs = [out_dir if isinstance(out_dir, RunDir) else RunDir(out_dir)] if out_dir else None
         return train_ensemble(cfg, [cfg.seed], target, run_dirs=dirs, progress=progress,

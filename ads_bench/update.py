@@ -26,8 +26,8 @@ index, learning rates, Adam's step count and the exploration noise level are ten
 constants).
 
 Not covered: the reparameterised objective ``kl`` (its gradient runs through the rollout itself, so
-the rollout cannot be a loop of separate graphs); :func:`ads_bench.ensemble.check_ensemble_config`
-refuses it.
+the rollout cannot be a loop of separate graphs);
+:func:`ads_bench.ensemble.loop.check_ensemble_config` refuses it.
 
 Shapes: parameters ``[S, ...]``; states ``[S, B, T+1, D]``; noise ``[S, B, T+1, D]``; log-rewards
 ``[S, B]``; losses ``[S]``; flags ``[n_flags, S]`` (loss, log-weight, then one per parameter group).
@@ -76,11 +76,11 @@ def _per_seed(flag: Tensor, like: Tensor) -> Tensor:
 
 
 class CompiledUpdate:
-    """The compiled graphs of one ensemble (:class:`ads_bench.ensemble._Ensemble`).
+    """The compiled graphs of one seed ensemble (:mod:`ads_bench.ensemble.seed_ensemble`).
 
     Args:
-        call: the ensemble's ``_Call`` module (single-seed model wrapped so ``functional_call`` can
-            swap stacked parameters in).
+        call: the ensemble's ``SeedCall`` module (single-seed model wrapped so ``functional_call``
+            can swap stacked parameters in).
         params: stacked parameters by ``functional_call`` name (``"model.<name>"``), ``[S, ...]``;
             updated in place.
         groups: parameter group -> names (in ``params``) of its trainable tensors.

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ads_bench.store import atomic_write_json, atomic_write_text
-from ads_bench.sweep import RunRecord, RunSpec, run_sweep
+from ads_bench.atomic_files import atomic_write_json, atomic_write_text
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_FIGURES = REPO / "paper_figures"  # the committed figures (README: which budget made them)
@@ -185,7 +187,8 @@ def sweep(
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """``text`` to ``path`` atomically (:func:`ads_bench.store.atomic_write_text`), parents made."""
+    """``text`` to ``path`` atomically (:func:`ads_bench.atomic_files.atomic_write_text`), parents
+    made."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
 

@@ -39,8 +39,9 @@ from _common import (
 )
 
 from ads_bench.analysis.runs import failed_runs, run_keys
-from ads_bench.store import atomic_write_bytes
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.atomic_files import atomic_write_bytes
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 
 try:  # optional styling
     import seaborn as sns

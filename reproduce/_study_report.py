@@ -19,7 +19,7 @@ from ads_bench.analysis.destruction import destruction_correction
 from ads_bench.analysis.runs import DIVERGED_GAP
 from ads_bench.analysis.tables import fmt, md_table
 from ads_bench.store import StoreError
-from ads_bench.sweep import RunRecord
+from ads_bench.sweep.records import RunRecord
 
 
 def _settings(w: dict) -> str:

@@ -21,7 +21,7 @@ from ads_bench.analysis.destruction import destruction_shift
 from ads_bench.analysis.paired import mean_ci, paired_differences, significance
 from ads_bench.analysis.runs import diverged, read_history, record_metric
 from ads_bench.store import RunDir, StoreError
-from ads_bench.sweep import RunRecord
+from ads_bench.sweep.records import RunRecord
 
 REPORT_SEEDS = (5, 6, 7, 8, 9)  # the verdict's seeds, never used for selection
 MIXTURE_MODES = {"gmm25": 25, "gmm40": 40}

@@ -78,7 +78,7 @@ from _study_verdict import REPORT_SEEDS, compute, diagnostics, summary_line, ver
 from ads_bench.analysis.halving import mean_ranks, rung_order, survivors
 from ads_bench.analysis.runs import diverged
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
-from ads_bench.sweep import RunSpec
+from ads_bench.sweep.specs import RunSpec
 
 CELLS = [("gmm25", 5), ("gmm25", 10), ("manywell", 5), ("manywell", 10)]
 REPORT_CELLS = [*CELLS, ("gmm40", 5), ("gmm40", 10)]

@@ -24,9 +24,11 @@ from pathlib import Path
 from _common import write_json
 
 from ads_bench.analysis.tables import fmt, md_table
+from ads_bench.atomic_files import atomic_write_text
 from ads_bench.kernels import BACKBONES
-from ads_bench.store import atomic_write_text
-from ads_bench.sweep import RunSpec, load_records, run_sweep
+from ads_bench.sweep.records import load_records
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec
 
 COLUMNS = (("delta_logz_elbo", "ELBO gap"), ("delta_logz_is", "IS gap"), ("eubo_gap", "EUBO gap"),
            ("w2", "W2"), ("modes", "modes"))  # fmt: skip

@@ -25,8 +25,10 @@ from pathlib import Path
 from _common import write_json
 
 from ads_bench.analysis.tables import md_table
-from ads_bench.store import RunDir, atomic_write_text
-from ads_bench.sweep import RunSpec, run_sweep
+from ads_bench.atomic_files import atomic_write_text
+from ads_bench.store import RunDir
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec
 
 METRICS = (("delta_logz_elbo", "ELBO gap"), ("eubo_gap", "EUBO gap"))
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ads_bench.store import atomic_write_json, atomic_write_text
+from ads_bench.atomic_files import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"

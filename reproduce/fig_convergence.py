@@ -23,7 +23,8 @@ from claims import SPEED_TOL, iterations_to_final
 from matplotlib import pyplot as plt
 
 from ads_bench.analysis.runs import read_history
-from ads_bench.sweep import RunRecord, RunSpec, expand_grid
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec, expand_grid
 from ads_bench.targets import get_target
 
 TARGET = "gmm25"

@@ -23,7 +23,8 @@ from table1 import like_table1
 from ads_bench.analysis.destruction import destruction_correction
 from ads_bench.analysis.runs import first_ok
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 
 TARGET = "gmm25"
 STEPS = 10

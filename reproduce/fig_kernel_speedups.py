@@ -21,7 +21,7 @@ from _plotting import Figure, figure_main, save_figure, title
 from kernel_speedups import speedup_rows
 from matplotlib import pyplot as plt
 
-from ads_bench.sweep import RunRecord
+from ads_bench.sweep.records import RunRecord
 
 BENCH_COMMAND = "python -m pytest tests/benchmarks --benchmark-enable --benchmark-json={path}"
 

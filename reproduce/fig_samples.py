@@ -22,7 +22,8 @@ from table1 import like_table1
 from ads_bench.analysis.runs import first_ok
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 from ads_bench.targets import get_target
 
 TARGETS = ["gmm25", "gmm40"]

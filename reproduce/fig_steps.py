@@ -20,7 +20,8 @@ from matplotlib import pyplot as plt
 from table1 import like_table1
 
 from ads_bench.analysis.paired import finite, mean_std
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 
 TARGET = "gmm25"
 METHODS = ["fixed", "fixed-learnvar", "adaptive"]

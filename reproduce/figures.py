@@ -42,7 +42,7 @@ import fig_steps
 from _common import Budget
 from _plotting import figure_parser, run_figures
 
-from ads_bench.sweep import RunSpec
+from ads_bench.sweep.specs import RunSpec
 
 #: every figure, in drawing order (and the order of their runs in the one sweep)
 ALL = [

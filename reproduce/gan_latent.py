@@ -68,7 +68,7 @@ from ads_bench.gan.data import to_unit_range
 from ads_bench.gan.train_models import get_preset, load_models
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunSpec, expand_grid
+from ads_bench.sweep.specs import RunSpec, expand_grid
 from ads_bench.targets import get_target
 
 METHODS = ["fixed", "fixed-learnvar", "adaptive"]

@@ -26,8 +26,8 @@ import json
 import sys
 from collections import defaultdict
 
+from ads_bench.atomic_files import atomic_write_text
 from ads_bench.gpu_check import H100_SXM_BYTES_PER_S, fused_bytes, roofline_seconds
-from ads_bench.store import atomic_write_text
 
 BANDWIDTH = f"{H100_SXM_BYTES_PER_S / 1e12:.2f} TB/s"
 

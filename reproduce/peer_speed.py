@@ -105,9 +105,9 @@ from _peer_drivers import git_commit, peer_env, peer_row
 
 import ads_bench
 from ads_bench import update
+from ads_bench.atomic_files import atomic_write_json
 from ads_bench.methods import make_config
 from ads_bench.ops import build_info
-from ads_bench.store import atomic_write_json
 from ads_bench.training import train
 
 PAIRS = (

@@ -41,7 +41,7 @@ from ads_bench.analysis.paired import finite, mean_std
 from ads_bench.analysis.tables import fmt, mark_best, md_table, mean_cell, tex_escape
 from ads_bench.published import SENDERA2024_METHODS, sendera2024
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunSpec, expand_grid
+from ads_bench.sweep.specs import RunSpec, expand_grid
 
 #: (metric key, column title, better)
 COLUMNS = [

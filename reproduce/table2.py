@@ -40,7 +40,7 @@ from table1 import COLUMNS
 from ads_bench.analysis.paired import finite, mean_ci, mean_std
 from ads_bench.analysis.tables import fmt, mark_best, md_table, mean_cell, tex_escape
 from ads_bench.methods import ADAPTIVE_STUDY_BASE
-from ads_bench.sweep import RunSpec
+from ads_bench.sweep.specs import RunSpec
 
 STEPS = 10
 LR_GEN = 1e-3

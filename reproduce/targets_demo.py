@@ -25,9 +25,9 @@ import time
 import torch
 
 from ads_bench import __version__
+from ads_bench.atomic_files import atomic_write_json
 from ads_bench.metrics import evaluate_log_weights, evaluate_samples
 from ads_bench.ops import build_info
-from ads_bench.store import atomic_write_json
 from ads_bench.targets import TARGETS, get_target
 
 

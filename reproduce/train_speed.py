@@ -32,9 +32,9 @@ import time
 import torch
 
 from ads_bench import update
+from ads_bench.atomic_files import atomic_write_json
 from ads_bench.methods import make_config
 from ads_bench.ops import build_info
-from ads_bench.store import atomic_write_json
 from ads_bench.training import train
 
 ROWS = (("single", False), ("single", True), ("ensemble", False), ("ensemble", True))

@@ -10,7 +10,8 @@ import adaptive_study as study
 import pytest
 
 from ads_bench.analysis.runs import diverged
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 
 
 def _record(spec: RunSpec, status: str = "done", gap: float = 1.0, w2: float = 1.0) -> RunRecord:

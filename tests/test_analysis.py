@@ -18,7 +18,8 @@ from ads_bench.analysis.paired import (
 )
 from ads_bench.analysis.runs import diverged, record_metric
 from ads_bench.analysis.tables import fmt, mark_best, md_table, mean_cell, tex_escape
-from ads_bench.sweep import RunRecord, RunSpec
+from ads_bench.sweep.records import RunRecord
+from ads_bench.sweep.specs import RunSpec
 
 
 def test_paired_ci_on_known_numbers():

@@ -10,11 +10,13 @@ import shutil
 import pytest
 import torch
 
-from ads_bench import ensemble as ens
-from ads_bench.ensemble import NEXT_CHECKPOINT, parse_seeds, train_ensemble
+from ads_bench.ensemble.checkpoints import NEXT_CHECKPOINT, settle_pending_checkpoints
+from ads_bench.ensemble.loop import parse_seeds, train_ensemble
+from ads_bench.ensemble.seed_ensemble import SeedEnsemble
 from ads_bench.methods import make_config
 from ads_bench.store import RunDir
-from ads_bench.sweep import expand_grid, run_sweep
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import expand_grid
 from ads_bench.training import train
 
 TINY = {
@@ -103,7 +105,7 @@ def test_one_diverging_seed_stops_alone(tmp_path, monkeypatch):
     over = {**TINY, "train.checkpoint_every": 2}
     cfg = make_config("adaptive", "gmm9", overrides=over)
     clean = train(cfg, seeds=[0, 2], progress=False)
-    real_step = ens._Ensemble.step
+    real_step = SeedEnsemble.step
     real_backward = torch.Tensor.backward
 
     def step(self, it):
@@ -120,7 +122,7 @@ def test_one_diverging_seed_stops_alone(tmp_path, monkeypatch):
                 monkeypatch.setattr(torch.Tensor, "backward", real_backward)
         return real_step(self, it)
 
-    monkeypatch.setattr(ens._Ensemble, "step", step)
+    monkeypatch.setattr(SeedEnsemble, "step", step)
     results = train(cfg, seeds=[0, 1, 2], out_dir=tmp_path, progress=False)
     bad = results[1]
     assert "gradient of the destruction parameters at iteration 3" in bad.error
@@ -146,17 +148,17 @@ def test_killed_ensemble_resumes_exactly(tmp_path, monkeypatch):
 
 
 def _interrupted_at(cfg, seeds, out, stop_at, monkeypatch):
-    real_step = ens._Ensemble.step
+    real_step = SeedEnsemble.step
 
     def step(self, it):
         if it == stop_at:
             raise KeyboardInterrupt
         return real_step(self, it)
 
-    monkeypatch.setattr(ens._Ensemble, "step", step)
+    monkeypatch.setattr(SeedEnsemble, "step", step)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, seeds=seeds, out_dir=out, progress=False)
-    monkeypatch.setattr(ens._Ensemble, "step", real_step)
+    monkeypatch.setattr(SeedEnsemble, "step", real_step)
 
 
 @pytest.mark.parametrize("phase", ["renaming", "writing"])
@@ -177,7 +179,7 @@ def test_half_committed_checkpoint_rolls_forward_or_back(tmp_path, monkeypatch, 
         shutil.copy(tmp_path / "at20" / "seed-0" / ck, x / "seed-0" / NEXT_CHECKPOINT)
         want = 10
     dirs = [RunDir(x / f"seed-{s}") for s in (0, 1)]
-    ens._settle_pending_checkpoints(dirs)
+    settle_pending_checkpoints(dirs)
     assert [rd.load_checkpoint()["iteration"] for rd in dirs] == [want, want]
     assert not any(rd.file(NEXT_CHECKPOINT).exists() for rd in dirs)
     resumed = train(cfg, seeds=[0, 1], out_dir=x, progress=False)

@@ -14,7 +14,7 @@ from ads_bench.config import EvalConfig
 from ads_bench.guard import DivergenceError, NonFiniteError, check_divergence, guard_probe
 from ads_bench.kernels import Sampler
 from ads_bench.methods import make_config
-from ads_bench.sweep import run_sweep
+from ads_bench.sweep.runner import run_sweep
 from ads_bench.targets import get_target
 from ads_bench.training import train
 
@@ -121,7 +121,7 @@ def test_sweep_records_a_diverged_run_counts_it_and_does_not_retrain_it(
     from claims import diverged_cells, render_claims
     from table1 import aggregate, render
 
-    from ads_bench.sweep import expand_grid
+    from ads_bench.sweep.specs import expand_grid
 
     over = {k: v for k, v in TINY.items() if k != "sampler.steps"}
     specs = expand_grid("gmm25", "adaptive", 4, [0, 1], overrides=over)

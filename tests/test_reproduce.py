@@ -114,7 +114,8 @@ def test_table1_smoke_writes_every_row_and_the_claims(tmp_path):
 def test_table1_marks_failed_rows_and_published_numbers(tmp_path):
     from table1 import COLUMNS, aggregate, render
 
-    from ads_bench.sweep import RunRecord, RunSpec
+    from ads_bench.sweep.records import RunRecord
+    from ads_bench.sweep.specs import RunSpec
 
     ok = {"delta_logz_elbo": 1.0, "delta_logz_is": 0.5, "eubo_gap": 2.0, "w2": 3.0, "ess": 0.2}
     recs = [
@@ -264,7 +265,8 @@ def test_adaptive_study_smoke_selects_reports_and_resumes(tmp_path):
 def test_adaptive_study_verdict_on_synthetic_seeds():
     from _study_verdict import REPORT_SEEDS, summary_line, verdict
 
-    from ads_bench.sweep import RunRecord, RunSpec
+    from ads_bench.sweep.records import RunRecord
+    from ads_bench.sweep.specs import RunSpec
 
     def rec(family, target, seed, **metrics):
         spec = RunSpec(target, family, 5, seed, {}, tag=f"report:{family}:0")
@@ -324,7 +326,8 @@ def test_paper_budget_trains_compiled_seed_ensembles_and_returns_the_given_specs
 
     import _common
 
-    from ads_bench.sweep import RunRecord, SweepResult, expand_grid
+    from ads_bench.sweep.records import RunRecord, SweepResult
+    from ads_bench.sweep.specs import expand_grid
 
     seen = {}
 

@@ -17,15 +17,11 @@ import pytest
 import torch
 from _helpers import alive, children, folder_digest, wait_for
 
+from ads_bench.atomic_files import atomic_write_text
 from ads_bench.methods import make_config
-from ads_bench.store import (
-    DamagedFileError,
-    RunDir,
-    RunLocked,
-    StoreError,
-    atomic_write_text,
-)
-from ads_bench.sweep import expand_grid, run_sweep
+from ads_bench.store import DamagedFileError, RunDir, RunLocked, StoreError
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import expand_grid
 from ads_bench.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,7 +246,8 @@ def _sweep_script(out: Path, workers: int, report: Path | None = None) -> str:
         import json, signal, torch
         signal.signal(signal.SIGINT, signal.default_int_handler)
         torch.set_num_threads(1)
-        from ads_bench.sweep import expand_grid, run_sweep
+        from ads_bench.sweep.runner import run_sweep
+        from ads_bench.sweep.specs import expand_grid
         if __name__ == "__main__":
             specs = expand_grid(["gmm9"], ["fixed", "adaptive"], [3], [0, 1], {_GRID!r})
             res = run_sweep(specs, {str(out)!r}, workers={workers}, progress=True)

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from _helpers import alive, children, wait_for
 
-from ads_bench.sweep import RunSpec, expand_grid, load_records, run_sweep
+from ads_bench.sweep.records import load_records
+from ads_bench.sweep.runner import run_sweep
+from ads_bench.sweep.specs import RunSpec, expand_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -260,7 +262,8 @@ def _script(body: str) -> str:
         # ignored, and Python then keeps it ignored; the tests must not depend on how they were run.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         torch.set_num_threads(1)
-        from ads_bench.sweep import expand_grid, run_sweep
+        from ads_bench.sweep.runner import run_sweep
+        from ads_bench.sweep.specs import expand_grid
         if __name__ == "__main__":
             {body}
         """)

@@ -14,8 +14,8 @@ import math
 import pytest
 import torch
 
-from ads_bench import ensemble as ens
 from ads_bench import update
+from ads_bench.ensemble.seed_ensemble import SeedEnsemble
 from ads_bench.methods import make_config
 from ads_bench.training import train
 
@@ -152,17 +152,17 @@ def test_killed_compiled_ensemble_resumes_exactly(tmp_path, captured, monkeypatc
     over = {**TINY, "train.iterations": 30, "train.checkpoint_every": 10, "train.compile": True}
     cfg = make_config("adaptive", "gmm9", overrides=over)
     straight = train(cfg, seeds=[0, 1], out_dir=tmp_path / "a", progress=False)
-    real_step = ens._Ensemble.step
+    real_step = SeedEnsemble.step
 
     def step(self, it):
         if it == 17:
             raise KeyboardInterrupt
         return real_step(self, it)
 
-    monkeypatch.setattr(ens._Ensemble, "step", step)
+    monkeypatch.setattr(SeedEnsemble, "step", step)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, seeds=[0, 1], out_dir=tmp_path / "b", progress=False)
-    monkeypatch.setattr(ens._Ensemble, "step", real_step)
+    monkeypatch.setattr(SeedEnsemble, "step", real_step)
     resumed = train(cfg, seeds=[0, 1], out_dir=tmp_path / "b", progress=False)
     for a, b in zip(straight, resumed, strict=True):
         assert b.timing["resumed"] and a.metrics == b.metrics

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from ads_bench.analysis.runs import record_metric
-from ads_bench.sweep import RunRecord
+from ads_bench.sweep.records import RunRecord
 
 #: (metric, sign) pairs of the score: lower ``sign * metric`` is better
 SCORE_METRICS = (("delta_logz_elbo", 1.0), ("w2", 1.0), ("modes", -1.0))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ads_bench.store import RunDir
-from ads_bench.sweep import RunRecord
+from ads_bench.sweep.records import RunRecord
 
 #: A finished run whose ELBO gap exceeds this many nats has diverged: its samples sit where the
 #: target has essentially no mass (finite numbers, so training did not stop on its own).

@@ -51,8 +51,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ads_bench.atomic_files import atomic_save, atomic_write_json
 from ads_bench.metrics._checks import single_threaded
-from ads_bench.store import DamagedFileError, RunDir, RunLocked, atomic_save, atomic_write_json
+from ads_bench.store import DamagedFileError, RunDir, RunLocked
 
 from .data import Digits, load_digits
 from .metrics import classifier_accuracy, generator_report, mean_pairwise_distance

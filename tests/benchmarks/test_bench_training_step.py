@@ -14,7 +14,8 @@ import itertools
 
 import pytest
 
-from ads_bench import ensemble as ens
+from ads_bench.ensemble.loop import resume_groups
+from ads_bench.ensemble.seed_ensemble import SeedEnsemble
 from ads_bench.methods import make_config
 from ads_bench.targets import get_target
 
@@ -26,8 +27,8 @@ def _ensemble(method: str, steps: int, batch: int, seeds: int, compiled: bool):
             "train.iterations": 10**6, "eval.every": 0}  # fmt: skip
     cfg = make_config(method, "gmm25", overrides=over)
     todo = [(cfg.with_overrides({"seed": s}), None) for s in range(seeds)]
-    (group,) = ens._resume_groups(todo, get_target("gmm25"))
-    return ens._Ensemble(group, list(range(seeds)), progress=False)
+    (group,) = resume_groups(todo, get_target("gmm25"))
+    return SeedEnsemble(group, list(range(seeds)), progress=False)
 
 
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
