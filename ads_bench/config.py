@@ -27,17 +27,17 @@ __all__ = ["Config", "EvalConfig", "SamplerConfig", "TrainConfig", "parse_overri
 @dataclass(frozen=True)
 class SamplerConfig:
     """The processes (SPEC section 2): each field is the keyword argument of the same name of
-    :class:`ads_bench.kernels.Sampler`, which :meth:`~ads_bench.kernels.Sampler.from_config` builds.
+    :class:`ads_bench.sampler.Sampler`, which :meth:`~ads_bench.sampler.Sampler.from_config` builds.
 
     ``t_scale`` (sigma^2) ``None`` means the target's default: 5 for the 2-D mixtures, 1 otherwise.
     ``prior_std`` (sigma_0 of the gaussian prior) ``None`` means ``sqrt(t_scale)``: the spread the pinned
-    Brownian reference reaches at t = 1. ``scheme`` is ``"default"`` (:func:`ads_bench.kernels.default_scheme`)
+    Brownian reference reaches at t = 1. ``scheme`` is ``"default"`` (:func:`ads_bench.schemes.default_scheme`)
     or the ``"module:attr"`` import path of another discretisation (e.g. ``baselines.dds:scheme``);
     ``beta_min``/``beta_max`` parameterise the VP noise schedule of the gaussian-prior schemes.
     ``r_a`` and ``r_m`` bound the ``adaptive`` destruction's log-variance and mean corrections
     (``log v + r_a tanh(b / r_a)``, ``c x + dt r_m tanh(a / r_m)``); ``None`` leaves that correction
     unbounded (the default for ``r_m``: mean ``c x + dt a``). Other destruction modes ignore both.
-    ``backbone`` (learned destructions only; :data:`ads_bench.kernels.BACKBONES`) says which
+    ``backbone`` (learned destructions only; :data:`ads_bench.sampler.BACKBONES`) says which
     parameters shape the destruction and which optimiser owns them: ``"separate"`` (its own trunk, in
     the destruction group at ``train.lr_dest``), ``"shared"`` (the generation trunk, trained by both
     processes' gradients as group ``trunk`` at ``train.lr_trunk``; heads at ``lr_gen`` / ``lr_dest``)
@@ -365,10 +365,12 @@ def _choices(values) -> str:
 
 def _check_values(cfg: Config) -> None:
     """Ranges of every field, then the combinations, then what needs an import or the machine."""
-    from ads_bench.kernels import BACKBONES, DESTRUCTIONS, PRIORS, get_scheme
     from ads_bench.objectives import OBJECTIVES
     from ads_bench.ops._dispatch import IMPLS
-    from ads_bench.training import _DTYPES
+    from ads_bench.runtime import DTYPES
+    from ads_bench.sampler import BACKBONES
+    from ads_bench.schemes import PRIORS, get_scheme
+    from ads_bench.transition import DESTRUCTIONS
 
     s, t, e = cfg.sampler, cfg.train, cfg.eval
     pos, pos_or_none = "a finite number > 0", "a finite number > 0 or None"
@@ -412,7 +414,7 @@ def _check_values(cfg: Config) -> None:
         (t.replay_capacity >= 1, "train.replay_capacity", ">= 1", t.replay_capacity),
         (_positive(t.replay_k), "train.replay_k", pos, t.replay_k),
         (t.impl in IMPLS, "train.impl", _choices(IMPLS), t.impl),
-        (t.dtype in _DTYPES, "train.dtype", _choices(_DTYPES), t.dtype),
+        (t.dtype in DTYPES, "train.dtype", _choices(DTYPES), t.dtype),
         (t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)",
          t.checkpoint_every),
         # eval

@@ -2,7 +2,7 @@
 
 ``train(config, seeds=[0, 1, 2, 3, 4], out_dir=D)`` (CLI: ``--seeds 0-4``) trains the listed seeds in
 one process. The networks are tiny, so one seed leaves a machine mostly idle on per-op overhead;
-here every parameter of the :class:`~ads_bench.kernels.Sampler` is stacked on a leading seed
+here every parameter of the :class:`~ads_bench.sampler.Sampler` is stacked on a leading seed
 dimension ``S`` and one iteration runs the rollout and objective of all seeds at once under
 ``torch.func.vmap`` of a ``functional_call`` of the ordinary single-seed code, so each matmul is
 batched over seeds.
@@ -113,15 +113,17 @@ def train_ensemble(
 ) -> list:
     """Train ``config`` for every seed in ``seeds`` as one batched ensemble.
 
-    Returns one :class:`~ads_bench.training.RunResult` per seed, in the order of ``seeds``; a seed that
+    Returns one :class:`~ads_bench.run_result.RunResult` per seed, in the order of ``seeds``; a seed that
     diverged has ``error`` set (and the metrics of nothing: ``{}``). Seeds already finished in
     ``out_dir`` are served from disk untouched; the others train together (seeds resumed at
     different iterations train as one ensemble per iteration). ``run_dirs`` (one per seed, e.g. a
     sweep's ``OUT/runs/<key>/``) replaces the ``out_dir/seed-<s>/`` layout. Raises like
     :func:`ads_bench.training.train` for a bad config, target or folder; with
     ``raise_divergence``, also a diverged seed's ``NonFiniteError`` (after the others finished)."""
-    from ads_bench.targets import check_target, get_target
-    from ads_bench.training import _DTYPES, RunResult, _threads, validate_config
+    from ads_bench.run_result import RunResult
+    from ads_bench.run_state import run_target
+    from ads_bench.runtime import threads
+    from ads_bench.training import validate_config
 
     seeds = _check_seeds(seeds)
     validate_config(config)
@@ -133,10 +135,7 @@ def train_ensemble(
         dirs = list(run_dirs)
     else:
         dirs = [RunDir(seed_dir(out_dir, s)) if out_dir is not None else None for s in seeds]
-    dtype = _DTYPES[config.train.dtype]
-    tgt = get_target(target if target is not None else config.target)
-    tgt = tgt.to(device=config.train.device, dtype=dtype)
-    check_target(tgt, dtype=dtype, device=torch.device(config.train.device))
+    tgt = run_target(config, target)
     results: dict[int, RunResult] = {}
     with contextlib.ExitStack() as held:
         todo = []
@@ -157,7 +156,7 @@ def train_ensemble(
                 if rd.read_config() != cfg.as_dict():
                     rd.write_config(cfg.as_dict())
             todo.append((cfg, rd))
-        with _threads(config.train.threads):
+        with threads(config.train.threads):
             failures: dict[int, Exception] = {}
             for group in _resume_groups(todo, tgt):
                 ensemble = _Ensemble(group, seeds, progress)
@@ -278,7 +277,7 @@ class _Ensemble:
     are views of stacked ``[S, ...]`` tensors, stepped together."""
 
     def __init__(self, group: list, all_seeds: list[int], progress: bool):
-        from ads_bench.training import learning_rates
+        from ads_bench.run_state import learning_rates
 
         self.runs = [run for run, _ in group]
         self.resumed = [resumed for _, resumed in group]
@@ -317,7 +316,7 @@ class _Ensemble:
 
     def _build_compiled(self, ids: dict[int, str]):
         """The compiled update (:mod:`ads_bench.update`), holding the resumed Adam state."""
-        from ads_bench.training import learning_rates
+        from ads_bench.run_state import learning_rates
         from ads_bench.update import CompiledUpdate
 
         model = self.runs[0].model
@@ -411,15 +410,15 @@ class _Ensemble:
     def _compiled_step(self, it: int) -> list[float]:
         """:meth:`step` through the compiled graphs (:mod:`ads_bench.update`): the same random
         draws, one host synchronisation (the losses and flags, after the guarded update)."""
-        from ads_bench.training import _exploration, _off_policy
+        from ads_bench.schedule import exploration_std, is_off_policy
 
         cfg, t, runs, up = self.cfg, self.cfg.train, self.runs, self.compiled
-        if _off_policy(cfg, it) and len(runs[0].buffer) > 0:
+        if is_off_policy(cfg, it) and len(runs[0].buffer) > 0:
             x_T, log_r, noise = self._replay_draws()
             states = up.rollout_backward(x_T, noise)
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
-            expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
+            expl = torch.tensor(exploration_std(cfg, it), dtype=noise.dtype, device=noise.device)
             states, log_r = up.rollout_forward(noise, expl)
             self._store(states[:, :, -1], log_r)
         active = torch.tensor(self.active, device=states.device)
@@ -448,7 +447,7 @@ class _Ensemble:
     def _read_and_stop(self, it: int, losses: torch.Tensor, flags: torch.Tensor, groups) -> list:
         """The iteration's one host synchronisation: every seed's loss ``[S]`` and non-finite flags
         ``[2 + len(groups), S]``; an active seed with a false flag is stopped, naming the first."""
-        from ads_bench.training import NonFiniteError
+        from ads_bench.guard import NonFiniteError
 
         values = torch.cat([losses.double()[None], flags.double()]).tolist()
         names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in groups)]
@@ -462,18 +461,18 @@ class _Ensemble:
         return values[0]
 
     def step(self, it: int) -> list[float]:
-        from ads_bench.training import _exploration, _off_policy
+        from ads_bench.schedule import exploration_std, is_off_policy
 
         if self.compiled is not None:
             return self._compiled_step(it)
 
         cfg, t, runs = self.cfg, self.cfg.train, self.runs
         lead = runs[0]
-        if _off_policy(cfg, it) and len(lead.buffer) > 0:
+        if is_off_policy(cfg, it) and len(lead.buffer) > 0:
             gen, dest, log_w = self._batched("off_policy", *self._replay_draws(), in_dims=(0, 0, 0))
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
-            expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
+            expl = torch.tensor(exploration_std(cfg, it), dtype=noise.dtype, device=noise.device)
             gen, dest, log_w, x_T, log_r = self._batched(
                 "on_policy", noise, expl, in_dims=(0, None)
             )
@@ -545,19 +544,16 @@ class _Ensemble:
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> dict:
-        from ads_bench.training import (
-            NonFiniteError,
-            RunResult,
-            _Progress,
-            divergence_guard,
-            finish_run,
-            periodic_evaluation,
-        )
+        from ads_bench.guard import NonFiniteError
+        from ads_bench.progress import ProgressLine
+        from ads_bench.run_result import RunResult, finish_run
+        from ads_bench.run_state import periodic_evaluation
+        from ads_bench.training import divergence_guard
 
         cfg, t = self.cfg, self.cfg.train
         seeds = [run.cfg.seed for run in self.runs]
         label = f"{cfg.method}/{cfg.target}/T={cfg.sampler.steps}/seeds={_span(seeds)}"
-        bar = _Progress(t.iterations, label, self.progress)
+        bar = ProgressLine(t.iterations, label, self.progress)
         it = self.runs[0].iteration
         while it < t.iterations and any(self.active):
             graphs = _graphs_compiled()

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ads_bench.kernels import Sampler
 from ads_bench.ops import trajectory_balance
 from ads_bench.rollout import Trajectory
+from ads_bench.sampler import Sampler
 
 __all__ = ["OBJECTIVES", "Losses", "objective_losses"]
 

@@ -3,7 +3,7 @@
 One module per method (:mod:`baselines.pis`, :mod:`baselines.dis`, :mod:`baselines.dds`). Each
 defines its method presets (dicts of :class:`ads_bench.config.Config` overrides, like the built-in
 methods of :mod:`ads_bench.methods`) and, where its integrator differs from the package's Euler step,
-a discretisation *scheme* (:class:`ads_bench.kernels.Scheme`) named in the preset by import path
+a discretisation *scheme* (:class:`ads_bench.schemes.Scheme`) named in the preset by import path
 (``sampler.scheme = "baselines.dds:scheme"``). The presets join the method registry through the
 entry-point group ``ads_bench.methods`` declared in ``setup.py``, so ``python -m ads_bench
 --method pis`` finds them while the library never imports this package.
