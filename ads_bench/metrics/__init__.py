@@ -6,9 +6,9 @@ Modules (one concept each):
                      log-weights ``[N]``.
 - :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
 - :mod:`.entropic`   debiased Sinkhorn divergence S_eps (eps-scaled sparse Sinkhorn).
-- :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
+- :mod:`.mmd`        RBF-mixture MMD (V-/U-statistics).
 - :mod:`.modes`      entropic mode coverage (EMC) for mixture targets.
-- :mod:`.evaluate`   one-call dictionaries of the above.
+- :mod:`.summary`    one-call dictionaries of the above (what a sampler's evaluation reports).
 
 Conventions: inputs are torch tensors (numpy arrays are accepted), validated and
 converted to float64; log-weights are ``[N]``, sample sets ``[N, d]``. Scalar metrics
@@ -19,10 +19,10 @@ MMD (not squared).
 """
 
 from .entropic import EntropicOTResult, SinkhornResult, entropic_ot, sinkhorn
-from .evaluate import evaluate_log_weights, evaluate_samples
-from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
+from .mmd import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .modes import emc, mode_histogram, modes_covered
+from .summary import evaluate_log_weights, evaluate_samples
 from .transport import exact_ot, w2
 
 __all__ = [

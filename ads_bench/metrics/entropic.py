@@ -85,7 +85,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ._checks import as_samples, check_same_dim, single_threaded, squared_distances
+from ads_bench.runtime import single_threaded
+
+from ._checks import as_samples, check_same_dim, squared_distances
 from .transport import exact_ot
 
 __all__ = ["EntropicOTResult", "SinkhornResult", "entropic_ot", "sinkhorn"]

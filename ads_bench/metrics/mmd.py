@@ -36,7 +36,9 @@ from contextlib import nullcontext
 
 import torch
 
-from ._checks import as_samples, check_same_dim, single_threaded, squared_distances
+from ads_bench.runtime import single_threaded
+
+from ._checks import as_samples, check_same_dim, squared_distances
 
 __all__ = ["DEFAULT_BANDWIDTHS", "mmd", "mmd2"]
 
