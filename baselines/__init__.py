@@ -1,4 +1,5 @@
-"""Continuous-time comparison methods of SPEC Table 1 (row 7): PIS, DIS and DDS.
+"""Continuous-time comparison methods of the paper's Table 1 (README "Reproducing the paper"): PIS,
+DIS and DDS.
 
 One module per method (:mod:`baselines.pis`, :mod:`baselines.dis`, :mod:`baselines.dds`). Each
 defines its method presets (dicts of :class:`ads_bench.config.Config` overrides, like the built-in
@@ -17,7 +18,7 @@ What every baseline shares, and what makes its log-weights comparable with the p
   - log p_0(x_0)`` uses the exact Gaussian transition densities of the discrete chains the method
   simulates (its own integrator on both sides), so ELBO, IS log Z, EUBO and ESS mean the same thing in
   every row of Table 1;
-* the networks are the package's (SPEC section 2), trained on on-policy trajectories only (no replay
+* the networks are the package's (:mod:`ads_bench.networks`), trained on on-policy trajectories only (no replay
   buffer, no target network).
 
 Equation references: PIS = Zhang & Chen, "Path Integral Sampler" (ICLR 2022); DIS = Berner, Richter &

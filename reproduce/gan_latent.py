@@ -65,9 +65,8 @@ from _common import (
 )
 from figures import save_figure
 
-from ads_bench.gan import conditional_metrics, prior_log_z, sir_latents
+from ads_bench.gan import conditional_metrics, get_preset, load_models, prior_log_z, sir_latents
 from ads_bench.gan.data import to_unit_range
-from ads_bench.gan.train_models import get_preset, load_models
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir
 from ads_bench.sweep import RunSpec, expand_grid
