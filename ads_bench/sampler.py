@@ -51,7 +51,7 @@ class Sampler(nn.Module):
             bound ``M``, mean ``c x + dt M tanh(a / M)`` (``None``, the default, = unbounded
             ``c x + dt a``; ignored by the other modes).
         backbone: how the destruction network relates to the generation network's
-            :class:`Trunk` (its head, zero-initialised, is always its own); one of
+            :class:`~ads_bench.networks.Trunk` (its head, zero-initialised, is always its own); one of
             :data:`BACKBONES`:
 
             - ``"separate"``: its own trunk. Group ``destruction`` owns that trunk and its head.
@@ -175,10 +175,9 @@ class Sampler(nn.Module):
         Every field of the section is a keyword of :meth:`__init__` of the same name; the
         target-dependent ones are resolved here: ``t_scale=None`` -> :func:`default_t_scale` of the
         target, ``prior_std=None`` -> ``sqrt(t_scale)``, ``scheme`` (a name) ->
-        :func:`~ads_bench.schemes.get_scheme`,
-        and ``score_fn`` = ``target.score`` with ``langevin``. ``target_network`` keeps the EMA copy
-        of a learned destruction (ignored by ``fixed``). ``cfg`` is assumed valid
-        (:meth:`ads_bench.config.Config.validate`).
+        :func:`~ads_bench.schemes.get_scheme`, and ``score_fn`` = ``target.score`` with
+        ``langevin``. ``target_network`` keeps the EMA copy of a learned destruction (ignored by
+        ``fixed``). ``cfg`` is assumed valid (:meth:`ads_bench.config.Config.validate`).
         """
         kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
         t_scale = kwargs["t_scale"] if kwargs["t_scale"] is not None else default_t_scale(target)

@@ -1,5 +1,5 @@
-"""The GAN-latent experiment (SPEC section 6): models, cache, target, user hook, CLI and the
-smoke run of reproduce/gan_latent.py.
+"""The GAN-latent experiment (README "GAN-latent conditional sampling"): models, cache, target,
+user hook, CLI and the smoke run of reproduce/gan_latent.py.
 
 Every test trains into a private cache (``ADS_BENCH_CACHE`` = a temporary folder) with the
 ``smoke`` preset (seconds), so the thresholds below are those of briefly trained models; the
