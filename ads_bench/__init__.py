@@ -7,7 +7,8 @@ Sub-packages, one concept each:
 - :mod:`ads_bench.ops`      fused C++/CUDA kernels and their pure-PyTorch references;
 - :mod:`ads_bench.targets`  unnormalised target densities with exact samples and log Z;
 - :mod:`ads_bench.metrics`  log Z estimators, ESS and sample-based distances;
-- :mod:`ads_bench.kernels`, :mod:`ads_bench.rollout`, :mod:`ads_bench.objectives`  the samplers;
+- :mod:`ads_bench.schemes`, :mod:`ads_bench.transition`, :mod:`ads_bench.sampler`,
+  :mod:`ads_bench.rollout`, :mod:`ads_bench.objectives`  the samplers;
 - :mod:`ads_bench.training`  the training loop, ``ads_bench.train(config)``; CLI ``python -m ads_bench``.
 """
 

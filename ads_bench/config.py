@@ -37,18 +37,18 @@ __all__ = [
 class SamplerConfig:
     """The processes (the paper's generation and destruction processes; README *Training a
     sampler*): each field is the keyword argument of the same name of
-    :class:`ads_bench.kernels.Sampler`, which :meth:`~ads_bench.kernels.Sampler.from_config` builds.
+    :class:`ads_bench.sampler.Sampler`, which :meth:`~ads_bench.sampler.Sampler.from_config` builds.
 
     ``t_scale`` (sigma^2) ``None`` means the target's default: 5 for the 2-D mixtures, 1 otherwise.
     ``prior_std`` (sigma_0 of the gaussian prior) ``None`` means ``sqrt(t_scale)``: the spread the
     pinned Brownian reference reaches at t = 1. ``scheme`` is ``"default"``
-    (:func:`ads_bench.kernels.default_scheme`) or the ``"module:attr"`` import path of another
+    (:func:`ads_bench.schemes.default_scheme`) or the ``"module:attr"`` import path of another
     discretisation (e.g. ``baselines.dds:scheme``);
     ``beta_min``/``beta_max`` parameterise the VP noise schedule of the gaussian-prior schemes.
     ``r_a`` and ``r_m`` bound the ``adaptive`` destruction's log-variance and mean corrections
     (``log v + r_a tanh(b / r_a)``, ``c x + dt r_m tanh(a / r_m)``); ``None`` leaves that correction
     unbounded (the default for ``r_m``: mean ``c x + dt a``). Other destruction modes ignore both.
-    ``backbone`` (learned destructions only; :data:`ads_bench.kernels.BACKBONES`) says which
+    ``backbone`` (learned destructions only; :data:`ads_bench.sampler.BACKBONES`) says which
     parameters shape the destruction and which optimiser owns them: ``"separate"`` (its own trunk,
     in the destruction group at ``train.lr_dest``), ``"shared"`` (the generation trunk, trained by
     both processes' gradients as group ``trunk`` at ``train.lr_trunk``; heads at ``lr_gen`` /

@@ -71,10 +71,12 @@ def _choices(values) -> str:
 
 def check_values(cfg: Config) -> None:
     """Ranges of every field, then the combinations, then what needs an import or the machine."""
-    from ads_bench.kernels import BACKBONES, DESTRUCTIONS, PRIORS, get_scheme
     from ads_bench.objectives import OBJECTIVES
     from ads_bench.ops._dispatch import IMPLS
+    from ads_bench.sampler import BACKBONES
+    from ads_bench.schemes import PRIORS, get_scheme
     from ads_bench.training import _DTYPES
+    from ads_bench.transition import DESTRUCTIONS
 
     s, t, e = cfg.sampler, cfg.train, cfg.eval
     pos, pos_or_none = "a finite number > 0", "a finite number > 0 or None"

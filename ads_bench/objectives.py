@@ -49,9 +49,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ads_bench.kernels import Sampler
 from ads_bench.ops import gaussian_logprob, trajectory_balance
 from ads_bench.rollout import Trajectory
+from ads_bench.sampler import Sampler
 
 __all__ = [
     "OBJECTIVES",

@@ -1,4 +1,4 @@
-"""Trajectory rollouts of a :class:`~ads_bench.kernels.Sampler` (SPEC section 3).
+"""Trajectory rollouts of a :class:`~ads_bench.sampler.Sampler` (paper arXiv 2506.01541, section 3).
 
 * :func:`forward_rollout` samples ``x_0 ~ p_0`` and ``x_{i+1} ~ p_theta(. | x_i)`` (on-policy, or with
   extra exploration noise), the trajectories of TB / VarGrad / reverse KL / TLM;
@@ -30,8 +30,8 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from ads_bench.kernels import Sampler
 from ads_bench.ops import gaussian_logprob
+from ads_bench.sampler import Sampler
 
 __all__ = ["Trajectory", "backward_rollout", "forward_rollout"]
 

@@ -347,8 +347,8 @@ class RunDir:
     def load_model(self, device: str = "cpu"):
         """``(cfg, model, target)`` of a finished run: its config and final checkpoint's weights."""
         from ads_bench.config import Config
+        from ads_bench.sampler import build_sampler
         from ads_bench.targets import get_target
-        from ads_bench.training import build_sampler
 
         data = self.read_config()
         if data is None:

@@ -1,9 +1,10 @@
-"""Continuous-time comparison methods of SPEC Table 1 (row 7): PIS, DIS and DDS.
+"""Continuous-time comparison methods of the paper's Table 1 (README "Reproducing the paper"): PIS,
+DIS and DDS.
 
 One module per method (:mod:`baselines.pis`, :mod:`baselines.dis`, :mod:`baselines.dds`). Each
 defines its method presets (dicts of :class:`ads_bench.config.Config` overrides, like the built-in
 methods of :mod:`ads_bench.methods`) and, where its integrator differs from the package's Euler step,
-a discretisation *scheme* (:class:`ads_bench.kernels.Scheme`) named in the preset by import path
+a discretisation *scheme* (:class:`ads_bench.schemes.Scheme`) named in the preset by import path
 (``sampler.scheme = "baselines.dds:scheme"``). The presets join the method registry through the
 entry-point group ``ads_bench.methods`` declared in ``setup.py``, so ``python -m ads_bench
 --method pis`` finds them while the library never imports this package.
@@ -17,7 +18,7 @@ What every baseline shares, and what makes its log-weights comparable with the p
   - log p_0(x_0)`` uses the exact Gaussian transition densities of the discrete chains the method
   simulates (its own integrator on both sides), so ELBO, IS log Z, EUBO and ESS mean the same thing in
   every row of Table 1;
-* the networks are the package's (SPEC section 2), trained on on-policy trajectories only (no replay
+* the networks are the package's (:mod:`ads_bench.networks`), trained on on-policy trajectories only (no replay
   buffer, no target network).
 
 Equation references: PIS = Zhang & Chen, "Path Integral Sampler" (ICLR 2022); DIS = Berner, Richter &

@@ -38,7 +38,7 @@ import math
 import torch
 from torch import Tensor
 
-from ads_bench.kernels import Scheme
+from ads_bench.schemes import Scheme
 from baselines._common import CONTINUOUS_TIME
 
 __all__ = ["COSINE_OFFSET", "DDS", "cosine_alpha_bar", "dds_alphas", "scheme"]

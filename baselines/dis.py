@@ -43,15 +43,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ads_bench.kernels import Scheme
+from ads_bench.schemes import Scheme, vp_rate
 from baselines._common import CONTINUOUS_TIME
 
-__all__ = ["DIS", "DIS_KL", "scheme", "vp_rate"]
-
-
-def vp_rate(tau: Tensor, beta_min: float, beta_max: float) -> Tensor:
-    """``beta(tau) = beta_min + (beta_max - beta_min) tau``, the VP noise rate at diffusion time tau."""
-    return beta_min + (beta_max - beta_min) * tau
+__all__ = ["DIS", "DIS_KL", "scheme"]
 
 
 def scheme(

@@ -4,7 +4,7 @@
         [--cells gmm25:5 manywell:5] [--seeds 5 7] [--iterations 25000] [--out results/backbone_check]
 
 Issue 18's check of its diagnosis, before any re-selection: the ``adaptive`` preset (the settings
-issue 11's study chose) with ``sampler.backbone`` set to each choice (``ads_bench.kernels.BACKBONES``),
+issue 11's study chose) with ``sampler.backbone`` set to each choice (``ads_bench.sampler.BACKBONES``),
 at batch 300 and N = 2000, evaluated every 1 000 iterations, on the cells and seeds where the preset
 (``shared``: one trunk trained by both processes at the generation learning rate) diverged in the
 issue-11 full-budget confirmation (gmm25 T = 5 seeds 5, 7, 9; manywell T = 5 seeds 5, 7). Runs go
@@ -25,7 +25,7 @@ from _common import write_json
 
 from ads_bench.analysis.tables import fmt, md_table
 from ads_bench.atomic_files import atomic_write_text
-from ads_bench.kernels import BACKBONES
+from ads_bench.sampler import BACKBONES
 from ads_bench.sweep.records import load_records
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.sweep.specs import RunSpec

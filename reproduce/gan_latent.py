@@ -63,9 +63,8 @@ from _plotting import save_figure
 
 from ads_bench.analysis.paired import finite, mean_std
 from ads_bench.analysis.tables import fmt, md_table
-from ads_bench.gan import conditional_metrics, prior_log_z, sir_latents
+from ads_bench.gan import conditional_metrics, get_preset, load_models, prior_log_z, sir_latents
 from ads_bench.gan.data import to_unit_range
-from ads_bench.gan.train_models import get_preset, load_models
 from ads_bench.rollout import forward_rollout
 from ads_bench.store import RunDir
 from ads_bench.sweep.specs import RunSpec, expand_grid

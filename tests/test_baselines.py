@@ -14,12 +14,13 @@ import torch
 
 from ads_bench import train as ads_train
 from ads_bench.cli import main as cli_main
-from ads_bench.kernels import Sampler, default_scheme, get_scheme
 from ads_bench.methods import get_method, make_config, method_names
 from ads_bench.objectives import log_weights
 from ads_bench.rollout import forward_rollout
+from ads_bench.sampler import Sampler, build_sampler
+from ads_bench.schemes import default_scheme, get_scheme
 from ads_bench.targets import get_target
-from ads_bench.training import build_sampler, train
+from ads_bench.training import train
 from baselines import BASELINES
 from baselines.dds import scheme as dds_scheme
 from baselines.dis import scheme as dis_scheme

@@ -22,8 +22,8 @@ import torch
 
 from ads_bench.cli import main
 from ads_bench.config import SamplerConfig
-from ads_bench.kernels import Sampler, default_t_scale
 from ads_bench.methods import make_config, method_names
+from ads_bench.sampler import Sampler, default_t_scale
 from ads_bench.targets import TARGETS, TargetError, check_target, get_target
 
 TESTS = Path(__file__).resolve().parent

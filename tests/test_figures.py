@@ -16,7 +16,7 @@ import pytest
 import torch
 from _helpers import paper_figures_digest
 
-from ads_bench.kernels import Sampler
+from ads_bench.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""The GAN-latent experiment (SPEC section 6): models, cache, target, user hook, CLI and the
-smoke run of reproduce/gan_latent.py.
+"""The GAN-latent experiment (README "GAN-latent conditional sampling"): models, cache, target,
+user hook, CLI and the smoke run of reproduce/gan_latent.py.
 
 Every test trains into a private cache (``ADS_BENCH_CACHE`` = a temporary folder) with the
 ``smoke`` preset (seconds), so the thresholds below are those of briefly trained models; the
@@ -28,7 +28,7 @@ from ads_bench.gan import (
     prior_log_z,
     sir_latents,
 )
-from ads_bench.gan.train_models import cache_root
+from ads_bench.gan.cache import cache_root
 from ads_bench.targets import GanLatentTarget, get_target, parse_target_options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def test_cache_folder_is_locked_while_training_and_repaired(tmp_path):
     once); a half-written or foreign folder is cleared and retrained."""
     import threading
 
-    from ads_bench.gan.train_models import _train_into
+    from ads_bench.gan.train_models import train_into as _train_into
     from ads_bench.store import RunDir
 
     tiny = get_preset("smoke", gan_steps=10, c_steps=10, report_n=50, latent_dim=8)

@@ -12,8 +12,8 @@ import torch
 from ads_bench import training
 from ads_bench.config import EvalConfig
 from ads_bench.guard import DivergenceError, NonFiniteError, check_divergence, guard_probe
-from ads_bench.kernels import Sampler
 from ads_bench.methods import make_config
+from ads_bench.sampler import Sampler
 from ads_bench.sweep.runner import run_sweep
 from ads_bench.targets import get_target
 from ads_bench.training import train

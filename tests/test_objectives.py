@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from ads_bench.kernels import Sampler
 from ads_bench.objectives import log_weights, reverse_kl_loss, tb_loss, tlm_loss, vargrad_loss
 from ads_bench.rollout import Trajectory, backward_rollout, forward_rollout
+from ads_bench.sampler import Sampler
 
 SMALL = {"hidden": 16, "layers": 2, "n_freq": 8}
 LOG_2PI = math.log(2 * math.pi)

@@ -1,4 +1,4 @@
-"""ads_bench.kernels / ads_bench.rollout: kernel log-probabilities against independent formulas,
+"""ads_bench.sampler / ads_bench.transition / ads_bench.rollout: kernel log-probabilities against independent formulas,
 the Brownian bridge, initialisation, rollouts, exploration, reparameterisation, torch.compile."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from ads_bench.kernels import BOUNDED_VAR_FLOOR, UNBOUNDED_LOG_VAR_CLAMP, Sampler, vp_betas
 from ads_bench.objectives import log_weights, tb_loss
 from ads_bench.rollout import backward_rollout, forward_rollout
+from ads_bench.sampler import Sampler
+from ads_bench.schemes import vp_betas
 from ads_bench.targets import get_target
+from ads_bench.transition import BOUNDED_VAR_FLOOR, UNBOUNDED_LOG_VAR_CLAMP
 
 SMALL = {"hidden": 16, "layers": 2, "n_freq": 8}
 

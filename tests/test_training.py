@@ -15,9 +15,9 @@ import ads_bench
 from ads_bench import training
 from ads_bench.config import Config
 from ads_bench.evaluation import METRIC_KEYS, evaluate
-from ads_bench.kernels import Sampler
 from ads_bench.methods import METHODS, get_method, make_config
 from ads_bench.replay import ReplayBuffer
+from ads_bench.sampler import Sampler, build_sampler
 from ads_bench.store import StoreError
 from ads_bench.training import NonFiniteError, train, validate_config
 
@@ -176,7 +176,6 @@ def test_non_finite_gradient_stops_before_the_step_and_names_the_group(tmp_path,
 def test_tlm_never_updates_generation_from_the_tlm_loss():
     from ads_bench.objectives import objective_losses
     from ads_bench.rollout import forward_rollout
-    from ads_bench.training import build_sampler
 
     cfg = make_config("adaptive-tlm", "gmm9", overrides={**TINY, "sampler.backbone": "separate"})
     target = ads_bench.targets.get_target("gmm9")
@@ -212,7 +211,7 @@ def test_r_m_override_reaches_the_sampler():
         cfg = base.with_overrides({"sampler.r_m": text})
         assert cfg.sampler.r_m == expected
         validate_config(cfg)
-        model = training.build_sampler(cfg, ads_bench.targets.get_target("gmm9"))
+        model = build_sampler(cfg, ads_bench.targets.get_target("gmm9"))
         assert model.destruction.r_m == expected
         assert model.init_kwargs["r_m"] == expected
     assert Config().sampler.r_m is None
@@ -355,7 +354,6 @@ def test_fused_objective_matches_the_reference(objective):
     from ads_bench.objectives import objective_losses
     from ads_bench.ops import reference
     from ads_bench.rollout import forward_rollout
-    from ads_bench.training import build_sampler
 
     cfg = make_config("adaptive", "gmm9", overrides={**TINY, "sampler.steps": 4}).with_overrides(
         {"train.target_rate": None, "train.objective": objective}

@@ -4,7 +4,7 @@ its base kernel, the Brownian bridge ``N((t_i / t_{i+1}) x_{i+1}, var_b(i))``.
 The ``adaptive`` destruction learns ``mean = mean_b + Δ_i a_φ(x_{i+1}, t_{i+1})`` and
 ``log var = log var_b + r · tanh(b_φ / r)`` (arXiv:2506.01541, section 3); both heads start at
 zero, so an untrained kernel is exactly the bridge and every shift below is 0. The pinned last step to
-``x_0 = 0`` is deterministic and is left out (:attr:`~ads_bench.kernels.Sampler.step_mask`).
+``x_0 = 0`` is deterministic and is left out (:attr:`~ads_bench.sampler.Sampler.step_mask`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``train(config, seeds=[0, 1, 2, 3, 4], out_dir=D)`` (CLI: ``--seeds 0-4``) trains the listed seeds
 in one process. The networks are tiny, so one seed leaves a machine mostly idle on per-op overhead;
-here every parameter of the :class:`~ads_bench.kernels.Sampler` is stacked on a leading seed
+here every parameter of the :class:`~ads_bench.sampler.Sampler` is stacked on a leading seed
 dimension ``S`` and one iteration runs the rollout and objective of all seeds at once under
 ``torch.func.vmap`` of a ``functional_call`` of the ordinary single-seed code, so each matmul is
 batched over seeds.

@@ -1,6 +1,6 @@
 """The single-seed code batched over seeds: stacked parameters, ``vmap`` of a ``functional_call``.
 
-Every parameter of a seed ensemble's :class:`~ads_bench.kernels.Sampler` is one ``[S, ...]`` tensor
+Every parameter of a seed ensemble's :class:`~ads_bench.sampler.Sampler` is one ``[S, ...]`` tensor
 (:func:`stack_parameters`), each seed's module holding views of its slice; one call of the ordinary
 single-seed code (:class:`SeedCall`) runs for all ``S`` seeds at once under
 ``torch.func.vmap(functional_call(...))`` (:func:`batched_call`), so each matmul is batched over

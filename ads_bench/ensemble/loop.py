@@ -19,8 +19,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from ads_bench.config import Config
 from ads_bench.ensemble.checkpoints import settle_pending_checkpoints
 from ads_bench.ensemble.seed_ensemble import SeedEnsemble
@@ -89,15 +87,17 @@ def train_ensemble(
 ) -> list:
     """Train ``config`` for every seed in ``seeds`` as one batched ensemble.
 
-    Returns one :class:`~ads_bench.training.RunResult` per seed, in the order of ``seeds``; a seed
+    Returns one :class:`~ads_bench.run_result.RunResult` per seed, in the order of ``seeds``; a seed
     that diverged has ``error`` set (and the metrics of nothing: ``{}``). Seeds already finished in
     ``out_dir`` are served from disk untouched; the others train together (seeds resumed at
     different iterations train as one ensemble per iteration). ``run_dirs`` (one per seed, e.g. a
     sweep's ``OUT/runs/<key>/``) replaces the ``out_dir/seed-<s>/`` layout. Raises like
     :func:`ads_bench.training.train` for a bad config, target or folder; with
     ``raise_divergence``, also a diverged seed's ``NonFiniteError`` (after the others finished)."""
-    from ads_bench.targets import check_target, get_target
-    from ads_bench.training import _DTYPES, RunResult, _threads, validate_config
+    from ads_bench.run_result import RunResult
+    from ads_bench.run_state import run_target
+    from ads_bench.runtime import threads
+    from ads_bench.training import validate_config
 
     seeds = _check_seeds(seeds)
     validate_config(config)
@@ -109,10 +109,7 @@ def train_ensemble(
         dirs = list(run_dirs)
     else:
         dirs = [RunDir(seed_dir(out_dir, s)) if out_dir is not None else None for s in seeds]
-    dtype = _DTYPES[config.train.dtype]
-    tgt = get_target(target if target is not None else config.target)
-    tgt = tgt.to(device=config.train.device, dtype=dtype)
-    check_target(tgt, dtype=dtype, device=torch.device(config.train.device))
+    tgt = run_target(config, target)
     results: dict[int, RunResult] = {}
     with contextlib.ExitStack() as held:
         todo = []
@@ -133,7 +130,7 @@ def train_ensemble(
                 if rd.read_config() != cfg.as_dict():
                     rd.write_config(cfg.as_dict())
             todo.append((cfg, rd))
-        with _threads(config.train.threads):
+        with threads(config.train.threads):
             failures: dict[int, Exception] = {}
             for group in resume_groups(todo, tgt):
                 ensemble = SeedEnsemble(group, seeds, progress)
@@ -160,20 +157,17 @@ def resume_groups(todo, target) -> list[list]:
 
 def _train_group(ens: SeedEnsemble) -> dict:
     """Train one ensemble to ``train.iterations`` (or until every seed stopped); every seed's
-    :class:`~ads_bench.training.RunResult` by seed (a diverged seed's with ``error`` set)."""
-    from ads_bench.training import (
-        NonFiniteError,
-        RunResult,
-        _Progress,
-        divergence_guard,
-        finish_run,
-        periodic_evaluation,
-    )
+    :class:`~ads_bench.run_result.RunResult` by seed (a diverged seed's with ``error`` set)."""
+    from ads_bench.guard import NonFiniteError
+    from ads_bench.progress import ProgressLine
+    from ads_bench.run_result import RunResult, finish_run
+    from ads_bench.run_state import periodic_evaluation
+    from ads_bench.training import divergence_guard
 
     cfg, t = ens.cfg, ens.cfg.train
     seeds = [run.cfg.seed for run in ens.runs]
     label = f"{cfg.method}/{cfg.target}/T={cfg.sampler.steps}/seeds={_span(seeds)}"
-    bar = _Progress(t.iterations, label, ens.progress)
+    bar = ProgressLine(t.iterations, label, ens.progress)
     it = ens.runs[0].iteration
     while it < t.iterations and any(ens.active):
         graphs = _graphs_compiled()

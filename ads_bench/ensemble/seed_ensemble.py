@@ -36,7 +36,7 @@ class SeedEnsemble:
     whatever iteration it resumed at) and ``progress`` are for the loop's report."""
 
     def __init__(self, group: list, all_seeds: list[int], progress: bool):
-        from ads_bench.training import learning_rates
+        from ads_bench.run_state import learning_rates
 
         self.runs = [run for run, _ in group]
         self.resumed = [resumed for _, resumed in group]
@@ -67,7 +67,7 @@ class SeedEnsemble:
 
     def _build_compiled(self, ids: dict[int, str]):
         """The compiled update (:mod:`ads_bench.update`), holding the resumed Adam state."""
-        from ads_bench.training import learning_rates
+        from ads_bench.run_state import learning_rates
         from ads_bench.update import CompiledUpdate
 
         model = self.runs[0].model
@@ -128,15 +128,15 @@ class SeedEnsemble:
     def _compiled_step(self, it: int) -> list[float]:
         """:meth:`step` through the compiled graphs (:mod:`ads_bench.update`): the same random
         draws, one host synchronisation (the losses and flags, after the guarded update)."""
-        from ads_bench.training import _exploration, _off_policy
+        from ads_bench.schedule import exploration_std, is_off_policy
 
         cfg, t, runs, up = self.cfg, self.cfg.train, self.runs, self.compiled
-        if _off_policy(cfg, it) and len(runs[0].buffer) > 0:
+        if is_off_policy(cfg, it) and len(runs[0].buffer) > 0:
             x_T, log_r, noise = self._replay_draws()
             states = up.rollout_backward(x_T, noise)
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
-            expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
+            expl = torch.tensor(exploration_std(cfg, it), dtype=noise.dtype, device=noise.device)
             states, log_r = up.rollout_forward(noise, expl)
             self._store(states[:, :, -1], log_r)
         active = torch.tensor(self.active, device=states.device)
@@ -165,7 +165,7 @@ class SeedEnsemble:
     def _read_and_stop(self, it: int, losses: torch.Tensor, flags: torch.Tensor, groups) -> list:
         """The iteration's one host synchronisation: every seed's loss ``[S]`` and non-finite flags
         ``[2 + len(groups), S]``; an active seed with a false flag is stopped, naming the first."""
-        from ads_bench.training import NonFiniteError
+        from ads_bench.guard import NonFiniteError
 
         values = torch.cat([losses.double()[None], flags.double()]).tolist()
         names = ["loss", "log-weight", *(f"gradient of the {g} parameters" for g in groups)]
@@ -180,18 +180,18 @@ class SeedEnsemble:
 
     def step(self, it: int) -> list[float]:
         """One training iteration of every active seed; every seed's loss (``[S]`` floats)."""
-        from ads_bench.training import _exploration, _off_policy
+        from ads_bench.schedule import exploration_std, is_off_policy
 
         if self.compiled is not None:
             return self._compiled_step(it)
 
         cfg, t, runs = self.cfg, self.cfg.train, self.runs
         lead = runs[0]
-        if _off_policy(cfg, it) and len(lead.buffer) > 0:
+        if is_off_policy(cfg, it) and len(lead.buffer) > 0:
             gen, dest, log_w = self._batched("off_policy", *self._replay_draws(), in_dims=(0, 0, 0))
         else:
             noise = torch.stack([run.model.draw_noise(t.batch_size, run.generator) for run in runs])
-            expl = torch.tensor(_exploration(cfg, it), dtype=noise.dtype, device=noise.device)
+            expl = torch.tensor(exploration_std(cfg, it), dtype=noise.dtype, device=noise.device)
             gen, dest, log_w, x_T, log_r = self._batched(
                 "on_policy", noise, expl, in_dims=(0, None)
             )

@@ -7,9 +7,9 @@ Modules (one concept each):
 - :mod:`.transport`  exact 2-Wasserstein distance W2 (POT network simplex).
 - :mod:`.entropic`   entropic OT and the debiased Sinkhorn divergence S_eps.
 - :mod:`.sparse_scaling`  their solver: eps-scaled, log-stabilised sparse Sinkhorn scaling.
-- :mod:`.kernels`    RBF-mixture MMD (V-/U-statistics).
+- :mod:`.mmd`        RBF-mixture MMD (V-/U-statistics).
 - :mod:`.modes`      entropic mode coverage (EMC) for mixture targets.
-- :mod:`.evaluate`   one-call dictionaries of the above.
+- :mod:`.summary`    one-call dictionaries of the above (what a sampler's evaluation reports).
 
 Conventions: inputs are torch tensors (numpy arrays are accepted), validated and
 converted to float64; log-weights are ``[N]``, sample sets ``[N, d]``. Scalar metrics
@@ -20,11 +20,11 @@ MMD (not squared).
 """
 
 from .entropic import SinkhornResult, entropic_ot, sinkhorn
-from .evaluate import evaluate_log_weights, evaluate_samples
-from .kernels import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
+from .mmd import DEFAULT_BANDWIDTHS, mmd, mmd2
 from .modes import emc, mode_histogram, modes_covered
 from .sparse_scaling import EntropicOTResult
+from .summary import evaluate_log_weights, evaluate_samples
 from .transport import exact_ot, w2
 
 __all__ = [

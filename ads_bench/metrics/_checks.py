@@ -11,13 +11,10 @@ Shapes
 
 All validators return detached, contiguous ``float64`` CPU tensors; metrics are
 computed in double precision regardless of the input dtype. Also provides
-``squared_distances`` and the ``single_threaded`` context manager.
+``squared_distances``. (The metrics' thread setting is :func:`ads_bench.runtime.single_threaded`.)
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -26,7 +23,6 @@ __all__ = [
     "as_log_weights",
     "as_samples",
     "check_same_dim",
-    "single_threaded",
     "squared_distances",
 ]
 
@@ -102,19 +98,3 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     d = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
     return d.square_()
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Temporarily run torch ops on one intra-op thread (the previous setting is restored).
-
-    Used around many small tensor ops (Sinkhorn inner loops, small problems): they gain
-    nothing from threads, and on a CPU shared with other jobs every multi-threaded call
-    can stall for a scheduler time slice (~5 ms) waiting for a descheduled worker.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

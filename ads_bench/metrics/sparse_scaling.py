@@ -65,7 +65,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ._checks import single_threaded
+from ads_bench.runtime import single_threaded
+
 from .transport import exact_ot
 
 __all__ = ["EntropicOTResult", "SinkhornSettings", "solve"]

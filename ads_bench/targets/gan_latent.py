@@ -1,4 +1,5 @@
-"""Conditional sampling in a GAN's latent space: the high-dimensional target of SPEC section 6.
+"""Conditional sampling in a GAN's latent space: the high-dimensional target of README "GAN-latent
+conditional sampling" (the paper's high-dimensional demonstration).
 
 For a generator G: R^d -> images and a classifier c(. | image) over K classes,
 
@@ -12,9 +13,11 @@ False), so evaluation reports ELBO, IS log Z and ESS only. Since
 Z = E_{N(0, I)}[c(y | G(z))^β] with c ∈ (0, 1], :func:`ads_bench.gan.prior_log_z` estimates it
 by Monte Carlo for reference.
 
-Built-in pair (the default): the MLP generator and classifier of :mod:`ads_bench.gan`, trained on
-scikit-learn's 8x8 digits on first use and cached on disk (``python -m ads_bench.gan.train_models``;
-cache ``$ADS_BENCH_CACHE/gan`` or ``~/.cache/ads_bench/gan``). By name, as configs and worker
+Built-in pair (the default): the MLP generator and classifier of :mod:`ads_bench.gan`, which owns
+them and their on-disk cache: this module asks :func:`ads_bench.gan.load_models` for a preset's
+pair, which the gan layer trains on scikit-learn's 8x8 digits on first use and caches
+(``python -m ads_bench.gan.train_models``; cache ``$ADS_BENCH_CACHE/gan`` or
+``~/.cache/ads_bench/gan``). By name, as configs and worker
 processes need it (options after ``:``, ``key=value`` separated by commas)::
 
     gan-latent                                  # y = 3, β = 1, the "default" models, d = 32
@@ -219,8 +222,9 @@ class GanLatentTarget(Target):
         **changes: Any,
     ) -> GanLatentTarget:
         """The built-in digits pair of preset ``models`` (with config ``changes``, e.g.
-        ``latent_dim=64``), trained and cached on first use (:func:`ads_bench.gan.load_models`)."""
-        from ads_bench.gan.train_models import get_preset, load_models
+        ``latent_dim=64``), as :func:`ads_bench.gan.load_models` gives it (cached, or trained and
+        cached on first use)."""
+        from ads_bench.gan import get_preset, load_models
 
         trained = load_models(get_preset(models, **changes), cache_dir=cache_dir)
         info = {"models": models, "key": trained.config.key(), "path": str(trained.path)}

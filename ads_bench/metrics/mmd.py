@@ -21,7 +21,7 @@ Estimators
   (diagonal terms i = j excluded from the within-set means) is returned instead; it
   is unbiased for the population MMD^2 and can be slightly negative.
 - ``mmd(x, y)``: **MMD, not squared** -- ``sqrt(MMD_b^2)`` of the V-statistic. This is
-  the value reported under the key ``"mmd"`` by :func:`ads_bench.metrics.evaluate_samples`.
+  the value reported under the key ``"mmd"`` by :func:`ads_bench.metrics.summary_samples`.
 
 Kernel sums are accumulated over row blocks so that at most ``chunk_size * M``
 pairwise entries are materialised (memory-safe at N = M = 2000 and beyond);
@@ -36,7 +36,9 @@ from contextlib import nullcontext
 
 import torch
 
-from ._checks import as_samples, check_same_dim, single_threaded, squared_distances
+from ads_bench.runtime import single_threaded
+
+from ._checks import as_samples, check_same_dim, squared_distances
 
 __all__ = ["DEFAULT_BANDWIDTHS", "mmd", "mmd2"]
 

@@ -1,4 +1,4 @@
-"""One-call evaluation helpers returning flat ``{name: float}`` dictionaries.
+"""Metric summaries: one call from log-weights or sample sets to a flat ``{name: float}`` dict.
 
 - :func:`evaluate_log_weights` -- log Z estimators, ESS and the log-weight
   variance from per-trajectory log-weights (``[N]`` tensors); see
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 
 from .entropic import sinkhorn
-from .kernels import DEFAULT_BANDWIDTHS, mmd
 from .logz import delta_logz, elbo, ess, eubo, logw_var, logz_is
+from .mmd import DEFAULT_BANDWIDTHS, mmd
 from .modes import emc, modes_covered
 from .transport import w2
 
