@@ -1,24 +1,26 @@
-// CPU kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of ads_bench/trajectory_balance.h).
+// CPU kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of
+// ads_bench/trajectory_balance.h).
 //
 // Inputs arrive prepared (csrc/prepare/trajectory_balance.h) in a params struct of raw pointers
-// (ads_bench/trajectory_balance_params.h), contiguous: states [B, T+1, D], parameters [B, T, D]. Trajectory b's step terms are
-// then the T*D contiguous elements e of its parameters, with x_prev = states_b[e] and
-// x_next = states_b[e + D] two contiguous views of its states. at::parallel_for splits the trajectories
-// across threads.
+// (ads_bench/trajectory_balance_params.h), contiguous: states [B, T+1, D], parameters [B, T, D].
+// Trajectory b's step terms are then the T*D contiguous elements e of its parameters, with x_prev =
+// states_b[e] and x_next = states_b[e + D] two contiguous views of its states. at::parallel_for
+// splits the trajectories across threads.
 //
 // Forward: a task evaluates TB1 over a trajectory's elements in chunks of at most kChunk, in an
-// element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a stack
-// buffer that is then summed in double (sum.h); log_w_b = log_reward_b + the trajectory's sum, rounded
-// once to the input type (float trajectories of millions of terms keep float accuracy). The batch
-// loss (TB2) is then reduced on the calling thread in double and a fixed order (blocks of kReduceBlock
-// trajectories, sequentially), so the result does not depend on the number of threads.
+// element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a
+// stack buffer that is then summed in double (sum.h); log_w_b = log_reward_b + the trajectory's
+// sum, rounded once to the input type (float trajectories of millions of terms keep float
+// accuracy). The batch loss (TB2) is then reduced on the calling thread in double and a fixed order
+// (blocks of kReduceBlock trajectories, sequentially), so the result does not depend on the number
+// of threads.
 //
-// Backward: d loss / d baseline (the log_z gradient) and then the coefficients g_b (TB3) are computed
-// the same fixed way; then each task walks a trajectory's states element by element: state j receives
-// the generation term of step j - D (j >= D) and the destruction term of step j (j < T*D), so each
-// parameter gradient is written once and each state gradient is the sum of its two contributions,
-// with no scatter.
-// Element loops are multiversioned (multiversion.h), as in gaussian_logprob.cpp.
+// Backward: d loss / d baseline (the log_z gradient) and then the coefficients g_b (TB3) are
+// computed the same fixed way; then each task walks a trajectory's states element by element: state
+// j receives the generation term of step j - D (j >= D) and the destruction term of step j (j <
+// T*D), so each parameter gradient is written once and each state gradient is the sum of its two
+// contributions, with no scatter. Element loops are multiversioned (multiversion.h), as in
+// gaussian_logprob.cpp.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -71,8 +73,9 @@ ADS_MULTIVERSION void log_w_terms(const T* __restrict__ x_prev, const T* __restr
 }
 
 // TB4 on n consecutive states of one trajectory with coefficient g. kNext: each state ends a step,
-// whose generation term's parameters are fwd_*[i]; kPrev: each state starts a step, whose destruction
-// term's parameters are bwd_*[i]. Writes the states' gradients and those parameters' gradients.
+// whose generation term's parameters are fwd_*[i]; kPrev: each state starts a step, whose
+// destruction term's parameters are bwd_*[i]. Writes the states' gradients and those parameters'
+// gradients.
 template <typename T, bool kNext, bool kPrev>
 ADS_MULTIVERSION void state_grads(T g, const T* __restrict__ x, const T* __restrict__ fwd_mean,
                                   const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
@@ -99,7 +102,8 @@ ADS_MULTIVERSION void state_grads(T g, const T* __restrict__ x, const T* __restr
   }
 }
 
-// The step mask repeated over the coordinates, as 1/0 of the kernel's type: keep[t * D + d] = mask[t].
+// The step mask repeated over the coordinates, as 1/0 of the kernel's type: keep[t * D + d] =
+// mask[t].
 template <typename T>
 std::vector<T> keep_per_element(const bool* step_mask, int64_t steps, int64_t dim) {
   std::vector<T> keep(static_cast<size_t>(steps * dim));

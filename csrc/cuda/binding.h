@@ -1,8 +1,8 @@
 // What every CUDA binding (csrc/cuda/*_binding.cpp) does around its kernels, once the op's
-// preparation (csrc/prepare/) has checked the inputs (on a CUDA device among them): make that device
-// current, launch on PyTorch's current stream, and turn a failed launch into a Python-visible error
-// that names the op. Only the bindings include this file:
-// it needs PyTorch's CUDA headers, which the .cu files must not.
+// preparation (csrc/prepare/) has checked the inputs (on a CUDA device among them): make that
+// device current, launch on PyTorch's current stream, and turn a failed launch into a
+// Python-visible error that names the op. Only the bindings include this file: it needs PyTorch's
+// CUDA headers, which the .cu files must not.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -1,6 +1,6 @@
-// CUDA binding of ads_bench::gaussian_logprob: the op's preparation (csrc/prepare/gaussian_logprob.h)
-// checks the at::Tensor arguments and fills the params struct; this file launches the kernels of
-// gaussian_logprob.cu with it on the current stream.
+// CUDA binding of ads_bench::gaussian_logprob: the op's preparation
+// (csrc/prepare/gaussian_logprob.h) checks the at::Tensor arguments and fills the params struct;
+// this file launches the kernels of gaussian_logprob.cu with it on the current stream.
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
@@ -23,7 +23,8 @@ at::Tensor gaussian_logprob_cuda(const at::Tensor& x, const at::Tensor& mean,
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_logprob_backward_cuda(
-    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& log_var) {
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean,
+    const at::Tensor& log_var) {
   const auto args = prepare_gaussian_logprob_backward(grad, x, mean, log_var, at::kCUDA);
   const c10::cuda::CUDAGuard guard(x.device());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_backward_cuda", [&] {

@@ -1,5 +1,5 @@
-// Host-side entry points of the CUDA kernels in gaussian_logprob.cu: a params struct of raw pointers
-// to contiguous device data (ads_bench/gaussian_params.h) and the stream to launch on.
+// Host-side entry points of the CUDA kernels in gaussian_logprob.cu: a params struct of raw
+// pointers to contiguous device data (ads_bench/gaussian_params.h) and the stream to launch on.
 #pragma once
 
 #include <cuda_runtime.h>

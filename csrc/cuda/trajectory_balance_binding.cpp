@@ -19,7 +19,8 @@ std::tuple<at::Tensor, at::Tensor> trajectory_balance_cuda(
     const at::Tensor& bwd_mean, const at::Tensor& bwd_log_var, const at::Tensor& log_reward,
     const std::optional<at::Tensor>& log_z, const at::Tensor& step_mask) {
   const auto args = prepare_trajectory_balance(states, fwd_mean, fwd_log_var, bwd_mean,
-                                               bwd_log_var, log_reward, log_z, step_mask, at::kCUDA);
+                                               bwd_log_var, log_reward, log_z, step_mask,
+                                               at::kCUDA);
   const c10::cuda::CUDAGuard guard(states.device());
   AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_cuda", [&] {
     check_launch(launch_trajectory_balance_fwd(args.params<scalar_t>(), current_stream()),

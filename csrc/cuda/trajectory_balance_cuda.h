@@ -1,6 +1,6 @@
 // Host-side entry points of the CUDA kernels in trajectory_balance.cu: a params struct of raw
-// pointers to contiguous device data (ads_bench/trajectory_balance_params.h, which states the shapes)
-// and the stream to launch on.
+// pointers to contiguous device data (ads_bench/trajectory_balance_params.h, which states the
+// shapes) and the stream to launch on.
 #pragma once
 
 #include <cuda_runtime.h>

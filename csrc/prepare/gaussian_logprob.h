@@ -1,8 +1,8 @@
 // The one preparation of a gaussian_logprob(_backward) call, shared by the CPU kernel
 // (csrc/cpu/gaussian_logprob.cpp) and the CUDA binding (csrc/cuda/gaussian_logprob_binding.cpp):
 // check the arguments, make the inputs contiguous, allocate the outputs, and hand the kernels a
-// params struct of raw pointers (ads_bench/gaussian_params.h). The *Args structs own the tensors the
-// pointers point into, so they must outlive the kernel call.
+// params struct of raw pointers (ads_bench/gaussian_params.h). The *Args structs own the tensors
+// the pointers point into, so they must outlive the kernel call.
 #pragma once
 
 #include <ATen/ATen.h>

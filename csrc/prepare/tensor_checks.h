@@ -1,6 +1,6 @@
 // Argument checks shared by the preparations of every op (csrc/prepare/*.cpp): they own the torch
-// types, the kernels do not. Messages name the argument and what was wrong, so a bad call fails here,
-// not inside a kernel.
+// types, the kernels do not. Messages name the argument and what was wrong, so a bad call fails
+// here, not inside a kernel.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,8 +8,9 @@
 
 namespace ads_bench {
 
-inline void check_same_shape_dtype_device(const char* op, const at::Tensor& ref, const char* ref_name,
-                                          const at::Tensor& t, const char* name) {
+inline void check_same_shape_dtype_device(const char* op, const at::Tensor& ref,
+                                          const char* ref_name, const at::Tensor& t,
+                                          const char* name) {
   TORCH_CHECK(t.sizes() == ref.sizes(), op, ": ", name, " has shape ", t.sizes(), " but ", ref_name,
               " has shape ", ref.sizes(), "; they must match");
   TORCH_CHECK(t.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),

@@ -20,7 +20,7 @@ struct TbSizes {
 };
 
 void check_tb_same_dtype_device(const char* op, const at::Tensor& states, const at::Tensor& t,
-                                       const char* name) {
+                                const char* name) {
   TORCH_CHECK(t.scalar_type() == states.scalar_type(), op, ": ", name, " has dtype ",
               t.scalar_type(), " but states has dtype ", states.scalar_type(), "; they must match");
   TORCH_CHECK(t.device() == states.device(), op, ": ", name, " is on ", t.device(),
@@ -28,9 +28,9 @@ void check_tb_same_dtype_device(const char* op, const at::Tensor& states, const 
 }
 
 TbSizes check_tb_inputs(const char* op, const at::Tensor& states, const at::Tensor& fwd_mean,
-                               const at::Tensor& fwd_log_var, const at::Tensor& bwd_mean,
-                               const at::Tensor& bwd_log_var, const std::optional<at::Tensor>& log_z,
-                               const at::Tensor& step_mask) {
+                        const at::Tensor& fwd_log_var, const at::Tensor& bwd_mean,
+                        const at::Tensor& bwd_log_var, const std::optional<at::Tensor>& log_z,
+                        const at::Tensor& step_mask) {
   TORCH_CHECK(states.dim() == 3 && states.size(1) >= 1, op,
               ": states must have shape [B, T+1, D] with T+1 >= 1, got ", states.sizes());
   TORCH_CHECK(states.scalar_type() == at::kFloat || states.scalar_type() == at::kDouble, op,
@@ -49,7 +49,8 @@ TbSizes check_tb_inputs(const char* op, const at::Tensor& states, const at::Tens
     check_tb_same_dtype_device(op, states, *t, name);
   }
   if (log_z.has_value()) {
-    TORCH_CHECK(log_z->dim() == 0, op, ": log_z must be a 0-dim tensor, got shape ", log_z->sizes());
+    TORCH_CHECK(log_z->dim() == 0, op, ": log_z must be a 0-dim tensor, got shape ",
+                log_z->sizes());
     check_tb_same_dtype_device(op, states, *log_z, "log_z");
   }
   TORCH_CHECK(step_mask.scalar_type() == at::kBool, op, ": step_mask must be a bool tensor, got ",
@@ -62,14 +63,14 @@ TbSizes check_tb_inputs(const char* op, const at::Tensor& states, const at::Tens
 }
 
 void check_tb_batch_vector(const char* op, const at::Tensor& states, const at::Tensor& t,
-                                  const char* name) {
+                           const char* name) {
   TORCH_CHECK(t.dim() == 1 && t.size(0) == states.size(0), op, ": ", name, " has shape ", t.sizes(),
               " but expected [B] = [", states.size(0), "]");
   check_tb_same_dtype_device(op, states, t, name);
 }
 
 void check_tb_scalar(const char* op, const at::Tensor& states, const at::Tensor& t,
-                            const char* name) {
+                     const char* name) {
   TORCH_CHECK(t.dim() == 0, op, ": ", name, " must be a 0-dim tensor, got shape ", t.sizes());
   check_tb_same_dtype_device(op, states, t, name);
 }
@@ -79,9 +80,10 @@ TbInputs contiguous_inputs(const TbSizes& sz, const at::Tensor& states, const at
                            const at::Tensor& fwd_log_var, const at::Tensor& bwd_mean,
                            const at::Tensor& bwd_log_var, const std::optional<at::Tensor>& log_z,
                            const at::Tensor& step_mask) {
-  return {states.contiguous(),      fwd_mean.contiguous(), fwd_log_var.contiguous(),
-          bwd_mean.contiguous(),    bwd_log_var.contiguous(), log_z, step_mask.contiguous(),
-          sz.batch, sz.steps, sz.dim};
+  return {states.contiguous(),   fwd_mean.contiguous(),    fwd_log_var.contiguous(),
+          bwd_mean.contiguous(), bwd_log_var.contiguous(), log_z,
+          step_mask.contiguous(), sz.batch,                 sz.steps,
+          sz.dim};
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The one preparation of a trajectory_balance(_backward) call, shared by the CPU kernel
-// (csrc/cpu/trajectory_balance.cpp) and the CUDA binding (csrc/cuda/trajectory_balance_binding.cpp):
-// check the arguments, make the inputs contiguous, allocate the outputs, and hand the kernels a
-// params struct of raw pointers (ads_bench/trajectory_balance_params.h). The *Args structs own the
-// tensors the pointers point into, so they must outlive the kernel call.
+// (csrc/cpu/trajectory_balance.cpp) and the CUDA binding
+// (csrc/cuda/trajectory_balance_binding.cpp): check the arguments, make the inputs contiguous,
+// allocate the outputs, and hand the kernels a params struct of raw pointers
+// (ads_bench/trajectory_balance_params.h). The *Args structs own the tensors the pointers point
+// into, so they must outlive the kernel call.
 #pragma once
 
 #include <ATen/ATen.h>

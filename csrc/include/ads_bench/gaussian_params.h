@@ -1,6 +1,7 @@
-// Kernel parameters of ads_bench::gaussian_logprob(_backward): raw pointers and sizes, no torch types,
-// so the CUDA kernels (csrc/cuda/gaussian_logprob.cu) compile with plain nvcc. One struct per
-// direction, filled once by csrc/prepare/gaussian_logprob.cpp for the CPU kernel and the CUDA binding.
+// Kernel parameters of ads_bench::gaussian_logprob(_backward): raw pointers and sizes, no torch
+// types, so the CUDA kernels (csrc/cuda/gaussian_logprob.cu) compile with plain nvcc. One struct
+// per direction, filled once by csrc/prepare/gaussian_logprob.cpp for the CPU kernel and the CUDA
+// binding.
 //
 // Layout: every tensor contiguous; x, mean, log_var and the three input gradients [rows, dim] (rows
 // is the product of the call's leading dimensions), out and grad [rows].
