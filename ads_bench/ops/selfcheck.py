@@ -5,9 +5,10 @@ only (no test suite needed): on ``device``, for float32 and float64,
 
 - ``gaussian_logprob`` (formulas G1/G2 of ``csrc/include/ads_bench/gaussian.h``) and
   ``trajectory_balance`` (TB1-TB4 of ``trajectory_balance.h``; TB and VarGrad, with and without
-  masked steps, upstream gradients through both outputs), fused vs :mod:`ads_bench.ops.reference`:
-  values and the gradients of every input, on shapes with an empty batch, ``T = 0`` or ``D = 1``,
-  rows longer than the CPU kernel's chunk, and on non-contiguous inputs;
+  masked steps, upstream gradients through the loss, log_w or both), fused vs
+  :mod:`ads_bench.ops.reference`: values and the gradients of every input, on shapes with an empty
+  batch, ``T = 0`` or ``D = 1``, rows longer than the CPU kernel's chunk, and on non-contiguous
+  inputs;
 - masked steps ignore non-finite destruction parameters, as the reference does;
 - ``torch.library.opcheck`` of the four ``torch.ops.ads_bench`` ops (schema, autograd registration,
   fake tensors, AOT dispatch) on the device.
@@ -17,6 +18,8 @@ Tolerances are those of the test suite (``tests/test_ops_*.py``), which checks m
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -36,7 +39,16 @@ TB_TOL = {
     torch.float32: {"rtol": 1e-4, "atol": 1e-4},
     torch.float64: {"rtol": 1e-11, "atol": 1e-10},
 }
-GAUSSIAN_SHAPES = ((300, 10, 2), (7, 3, 1), (0, 5, 3), (13, 33), (5,), (4, 0), (2, 1500))
+GAUSSIAN_SHAPES = (
+    (300, 10, 2),
+    (7, 3, 1),
+    (0, 5, 3),
+    (13, 33),
+    (5,),
+    (4, 0),
+    (2, 3, 4, 5),
+    (2, 1500),
+)
 TB_SHAPES = ((5, 4, 3), (0, 3, 2), (6, 1, 3), (7, 5, 1), (33, 10, 2), (3, 40, 20), (4, 0, 2))
 TB_NAMES = ("states", "fwd_mean", "fwd_log_var", "bwd_mean", "bwd_log_var", "log_reward", "log_z")
 
@@ -96,16 +108,18 @@ def _tb_inputs(shape, dtype, device, gen, tb: bool) -> dict:
 
 
 def _tb_run(ins: dict, impl: str, step_mask, grad_loss, grad_log_w):
-    """(loss, log_w, {name: gradient}) with upstream gradients through both outputs."""
+    """(loss, log_w, {name: gradient}) for upstream gradients through the loss and log_w (None: not
+    through that output)."""
     leaves = {k: v.detach().clone().requires_grad_(True) for k, v in ins.items()}
     args = [leaves[k] for k in TB_NAMES[:6]]
     loss, log_w = trajectory_balance(*args, leaves.get("log_z"), step_mask=step_mask, impl=impl)
+    upstream = [(o, g) for o, g in ((loss, grad_loss), (log_w, grad_log_w)) if g is not None]
     grads = torch.autograd.grad(
-        [loss, log_w],
+        [o for o, _ in upstream],
         list(leaves.values()),
-        [grad_loss, grad_log_w],
-        materialize_grads=True,
+        [g for _, g in upstream],
         allow_unused=True,
+        materialize_grads=True,
     )
     return loss.detach(), log_w.detach(), dict(zip(leaves, grads, strict=True))
 
@@ -118,10 +132,16 @@ def _tb_same(got, want, dtype) -> None:
         _close(got[2][name], want[2][name], tol, f"gradient of {name}")
 
 
-def _tb_case(shape, dtype, device, gen, tb: bool, masked: bool) -> None:
+def _tb_case(shape, dtype, device, gen, tb: bool, masked: bool, through: str) -> None:
+    """Fused vs reference; ``through``: the upstream gradient flows through "loss", "log_w" or
+    "both" outputs."""
     ins = _tb_inputs(shape, dtype, device, gen, tb)
     mask = (torch.arange(shape[1]) % 3 != 0).to(device) if masked else None
-    upstream = (_randn(gen, dtype, device), _randn(gen, dtype, device, shape[0]))
+    grad_loss, grad_log_w = _randn(gen, dtype, device), _randn(gen, dtype, device, shape[0])
+    upstream = (
+        grad_loss if through != "log_w" else None,
+        grad_log_w if through != "loss" else None,
+    )
     fused = _tb_run(ins, "fused", mask, *upstream)
     if fused[0].isnan().item() != (shape[0] == 0):
         raise AssertionError(f"loss is {fused[0].item()}; NaN exactly for an empty batch")
@@ -202,7 +222,7 @@ def _opcheck(device, gen) -> None:
 
 def cases(device: torch.device, quick: bool = False) -> dict[str, Callable[[], None]]:
     """Every check on ``device`` by name; each raises AssertionError (or an op's error) on failure.
-    ``quick`` keeps two shapes per op."""
+    ``quick`` keeps the first three gaussian_logprob and two trajectory_balance shapes."""
     gen = torch.Generator().manual_seed(1234)
     g_shapes = GAUSSIAN_SHAPES[:3] if quick else GAUSSIAN_SHAPES
     tb_shapes = TB_SHAPES[:2] if quick else TB_SHAPES
@@ -210,24 +230,27 @@ def cases(device: torch.device, quick: bool = False) -> dict[str, Callable[[], N
     for dtype in DTYPES:
         dt = str(dtype).removeprefix("torch.")
         for shape in g_shapes:
-            out[f"gaussian_logprob {shape} {dt}"] = lambda s=shape, d=dtype: _gaussian_case(
-                s, d, device, gen
+            out[f"gaussian_logprob {shape} {dt}"] = functools.partial(
+                _gaussian_case, shape, dtype, device, gen
             )
-        out[f"gaussian_logprob non-contiguous {dt}"] = lambda d=dtype: _gaussian_case(
-            None, d, device, gen, views=True
+        out[f"gaussian_logprob non-contiguous {dt}"] = functools.partial(
+            _gaussian_case, None, dtype, device, gen, views=True
         )
         for shape in tb_shapes:
-            for mode in ("tb", "vargrad"):
-                for masked in (False, True):
-                    name = f"trajectory_balance {shape} {mode} {'masked' if masked else 'unmasked'}"
-                    out[f"{name} {dt}"] = lambda s=shape, d=dtype, tb=mode == "tb", m=masked: (
-                        _tb_case(s, d, device, gen, tb, m)
-                    )
-        out[f"trajectory_balance non-contiguous {dt}"] = lambda d=dtype: _tb_views(d, device, gen)
-    out["trajectory_balance masked steps ignore non-finite parameters"] = lambda: (
-        _tb_masked_non_finite(device, gen)
+            for mode, masked, through in itertools.product(
+                ("tb", "vargrad"), (False, True), ("loss", "log_w", "both")
+            ):
+                name = f"trajectory_balance {shape} {mode} {'masked' if masked else 'unmasked'}"
+                out[f"{name} through {through} {dt}"] = functools.partial(
+                    _tb_case, shape, dtype, device, gen, mode == "tb", masked, through
+                )
+        out[f"trajectory_balance non-contiguous {dt}"] = functools.partial(
+            _tb_views, dtype, device, gen
+        )
+    out["trajectory_balance masked steps ignore non-finite parameters"] = functools.partial(
+        _tb_masked_non_finite, device, gen
     )
-    out["opcheck"] = lambda: _opcheck(device, gen)
+    out["opcheck"] = functools.partial(_opcheck, device, gen)
     return out
 
 
