@@ -39,6 +39,8 @@ def _extension():
     with_cuda = _want_cuda()
     sources = [
         os.path.join(CSRC, "ops.cpp"),
+        # the ops' argument preparation, shared by the CPU kernels and the CUDA bindings
+        *sorted(glob.glob(os.path.join(CSRC, "prepare", "*.cpp"))),
         *sorted(glob.glob(os.path.join(CSRC, "cpu", "*.cpp"))),
     ]
     include_dirs = [os.path.join(HERE, CSRC, "include")]

@@ -1,15 +1,20 @@
 """One command for GPU users: check the CUDA kernels and measure them.
 
-    python -m ads_bench.gpu_check [--out results/gpu_check.json] [--quick] [--skip-tests]
+    python -m ads_bench.gpu_check [--out results/gpu_check.json] [--quick] [--skip-checks]
 
-On a machine with an NVIDIA GPU and ads_bench built with CUDA kernels, in one process:
+On a machine with an NVIDIA GPU and ads_bench built with CUDA kernels, in one process, with library
+code only (an installed package, no source checkout or test suite needed):
 
-1. runs the CUDA cases of the test suite (``pytest tests -k cuda``, from a source checkout);
-2. times forward + backward of every benchmark group of the kernels (op x B x T x D, the shapes of
-   ``tests/benchmarks``): fused, reference and ``torch.compile``d reference, synchronising the device
-   inside every timed call, as the benchmarks do;
+1. checks the fused CUDA kernels against the library's pure-PyTorch reference on the device
+   (:func:`ads_bench.ops.selfcheck.check_ops`: values and gradients, float32 and float64, the edge
+   shapes, non-contiguous inputs, masked steps, ``torch.library.opcheck`` of every op);
+2. times forward + backward of every benchmark case of the kernels (op x B x T x D, the one
+   definition :mod:`ads_bench.ops.benchmark_cases` that ``tests/benchmarks`` also times): fused,
+   reference and ``torch.compile``d reference, synchronising the device inside every timed call, as
+   the benchmarks do, and reports each as a ratio to the reference;
 3. measures device-to-device copy bandwidth and each fused kernel's achieved share of it, from the
-   bytes it must move (:func:`fused_bytes`), beside the time those bytes take at H100 SXM bandwidth;
+   bytes it must move (:func:`~ads_bench.ops.benchmark_cases.fused_bytes`), beside the time those
+   bytes take at H100 SXM bandwidth;
 4. times the end-to-end training step (adaptive on gmm25, batch 300) at T = 10 and T = 100, with
    fused and with reference ops and with ``train.compile`` (``torch.compile`` of rollout + objective).
    CUDA graphs do not apply: every training step reads its loss on the host (the non-finite check),
@@ -18,7 +23,9 @@ On a machine with an NVIDIA GPU and ads_bench built with CUDA kernels, in one pr
    of the above.
 
 Without a CUDA device it prints one line saying so to stderr and exits 2 (3 when the device exists but
-ads_bench was built without CUDA kernels). ``--quick`` cuts repetitions and iterations for a first look.
+ads_bench was built without CUDA kernels); exit 1 when a check fails. ``--quick`` cuts repetitions,
+iterations and the checks' shapes for a first look. :func:`run` takes any device (the test suite runs
+it on the CPU to keep the code paths working; the numbers need a GPU).
 """
 
 from __future__ import annotations
@@ -40,56 +47,23 @@ from pathlib import Path
 import torch
 
 from ads_bench.atomic_files import atomic_write_json
-from ads_bench.ops import build_info, gaussian_logprob, reference, trajectory_balance
+from ads_bench.ops import build_info
 from ads_bench.ops._extension import registered_kernels
-
-__all__ = ["H100_SXM_BYTES_PER_S", "KERNEL_SHAPES", "fused_bytes", "main", "run"]
-
-#: HBM3 bandwidth of an H100 SXM (NVIDIA's data sheet): the paper roofline's reference.
-H100_SXM_BYTES_PER_S = 3.35e12
-#: The benchmark groups' (B, T, D), as in tests/benchmarks (a test keeps the two equal).
-KERNEL_SHAPES: tuple[tuple[int, int, int], ...] = (
-    (300, 10, 2),
-    (300, 100, 32),
-    (4096, 100, 32),
-    (65536, 20, 2),
+from ads_bench.ops.benchmark_cases import (
+    H100_SXM_BYTES_PER_S,
+    IMPLS,
+    OPS,
+    SHAPES,
+    fused_bytes,
+    fwd_bwd_call,
+    roofline_seconds,
 )
-KERNEL_OPS = ("gaussian_logprob", "trajectory_balance")
-KERNEL_IMPLS = ("fused", "reference", "compiled-reference")
+from ads_bench.ops.selfcheck import check_ops
+
+__all__ = ["main", "run"]
+
 TRAIN_STEPS = (10, 100)
 TRAIN_VARIANTS = ("fused", "reference", "fused+compile")
-
-
-def fused_bytes(op: str, shape: Sequence[int], dtype_bytes: int = 4) -> int:
-    """Bytes the fused op must move for one forward + backward call, as the benchmarks make it.
-
-    Each input of the forward and of the backward op is read once and each output written once;
-    intermediates that stay on chip cost nothing. Values are ``dtype_bytes`` wide (float32: 4, the
-    benchmarks' dtype), the bool ``step_mask`` one byte. With ``N = B T D`` and ``R = B T``:
-
-    - ``gaussian_logprob``: forward reads x, mean, log_var (3N) and writes [B, T] (R); backward reads
-      the upstream gradient (R) and x, mean, log_var (3N) and writes three gradients (3N):
-      ``(9 N + 2 R) * dtype_bytes``.
-    - ``trajectory_balance`` with ``S = B (T+1) D`` states and ``P = N`` per parameter tensor: forward
-      reads states, four parameter tensors, log_reward, log_z (S + 4P + B + 1) and writes loss and
-      log_w (1 + B); backward reads grad_loss, grad_log_w, states, four parameters, log_w, log_z
-      (S + 4P + 2B + 2) and writes the gradients of states, the parameters, log_reward, log_z
-      (S + 4P + B + 1); each pass reads step_mask (T bytes):
-      ``(3 S + 12 P + 5 B + 5) * dtype_bytes + 2 T``.
-    """
-    b, t, d = (int(v) for v in shape)
-    n, rows = b * t * d, b * t
-    if op == "gaussian_logprob":
-        return (9 * n + 2 * rows) * dtype_bytes
-    if op == "trajectory_balance":
-        states = b * (t + 1) * d
-        return (3 * states + 12 * n + 5 * b + 5) * dtype_bytes + 2 * t
-    raise ValueError(f"fused_bytes: unknown op {op!r}; expected one of {KERNEL_OPS}")
-
-
-def roofline_seconds(nbytes: float, bytes_per_s: float = H100_SXM_BYTES_PER_S) -> float:
-    """The time ``nbytes`` take at ``bytes_per_s`` (a lower bound; launch latency comes on top)."""
-    return nbytes / bytes_per_s
 
 
 def no_cuda_reason() -> tuple[int, str] | None:
@@ -138,70 +112,21 @@ def median_seconds(
     return statistics.median(times)
 
 
-def _kernel_call(op: str, impl: str, shape: Sequence[int], device: torch.device):
-    """A forward + backward call exactly as in tests/benchmarks (inputs, seed, masked step 0)."""
-    b, t, d = shape
-    gen = torch.Generator().manual_seed(0)
-    if op == "gaussian_logprob":
-        leaves = [torch.randn(b, t, d, generator=gen) for _ in range(3)]
-        if impl == "compiled-reference":
-            fn = torch.compile(reference.gaussian_logprob, dynamic=False)
-        else:
-
-            def fn(x, mean, log_var):
-                return gaussian_logprob(x, mean, log_var, impl=impl)
-
-        def forward(*ins):
-            return fn(*ins).sum()
-
-        extra: tuple = ()
-    else:
-        leaves = [
-            torch.randn(b, t + 1, d, generator=gen),
-            torch.randn(b, t, d, generator=gen),
-            0.5 * torch.randn(b, t, d, generator=gen),
-            torch.randn(b, t, d, generator=gen),
-            0.5 * torch.randn(b, t, d, generator=gen),
-            torch.randn(b, generator=gen),
-            torch.zeros(()),
-        ]
-        extra = ((torch.arange(t) > 0).to(device),)
-        if impl == "compiled-reference":
-            fn = torch.compile(reference.trajectory_balance, dynamic=False)
-        else:
-
-            def fn(*args):
-                *tensors, log_z, step_mask = args
-                return trajectory_balance(*tensors, log_z, step_mask=step_mask, impl=impl)
-
-        def forward(*ins):
-            return fn(*ins)[0]
-
-    leaves = [x.to(device).requires_grad_(True) for x in leaves]
-
-    def call():
-        for x in leaves:
-            x.grad = None
-        forward(*leaves, *extra).backward()
-
-    return call
-
-
 def time_kernels(
     device: torch.device,
-    shapes: Sequence[Sequence[int]] = KERNEL_SHAPES,
-    impls: Sequence[str] = KERNEL_IMPLS,
+    shapes: Sequence[Sequence[int]] = SHAPES,
+    impls: Sequence[str] = IMPLS,
     reps: int = 20,
     copy_bytes_per_s: float | None = None,
 ) -> list[dict]:
     """One row per (op, shape): median ms per impl, speed-ups over the reference, the fused op's
     bytes, achieved bandwidth, share of the copy bandwidth and H100 roofline time."""
     rows = []
-    for op in KERNEL_OPS:
+    for op in OPS:
         for shape in shapes:
             row: dict = {"op": op, "shape": "x".join(map(str, shape))}
             for impl in impls:
-                call = _kernel_call(op, impl, shape, device)
+                call = fwd_bwd_call(op, impl, shape, device)
                 call()  # warm-up (and compilation)
                 row[f"{impl}_ms"] = 1e3 * median_seconds(call, device, reps)
             for impl in impls:
@@ -216,8 +141,11 @@ def time_kernels(
                 if copy_bytes_per_s:
                     row["fused_share_of_copy"] = achieved / copy_bytes_per_s
             rows.append(row)
-            print(f"gpu_check: {op} {row['shape']}: " + ", ".join(
-                f"{k} {v:.4g}" for k, v in row.items() if k.endswith("_ms")), file=sys.stderr)  # fmt: skip
+            print(
+                f"gpu_check: {op} {row['shape']}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k.endswith("_ms")),
+                file=sys.stderr,
+            )
     return rows
 
 
@@ -227,8 +155,11 @@ def copy_bandwidth(device: torch.device, nbytes: int = 1 << 28, reps: int = 20) 
     dst = torch.empty_like(src)
     dst.copy_(src)  # warm-up
     seconds = median_seconds(lambda: dst.copy_(src), device, reps)
-    return {"bytes": 4 * src.numel(), "median_ms": 1e3 * seconds,
-            "bytes_per_s": 2 * 4 * src.numel() / seconds}  # fmt: skip
+    return {
+        "bytes": 4 * src.numel(),
+        "median_ms": 1e3 * seconds,
+        "bytes_per_s": 2 * 4 * src.numel() / seconds,
+    }
 
 
 def time_training(
@@ -247,16 +178,26 @@ def time_training(
 
     rows = []
     for t in steps:
-        row: dict = {"steps": t, "method": method, "target": target, "batch": batch,
-                     "iterations": iterations}  # fmt: skip
+        row: dict = {
+            "steps": t,
+            "method": method,
+            "target": target,
+            "batch": batch,
+            "iterations": iterations,
+        }
         for variant in variants:
             compiled = variant.endswith("+compile")
             over = {
-                "sampler.steps": t, "train.iterations": iterations, "train.batch_size": batch,
-                "train.impl": variant.split("+")[0], "train.compile": compiled,
-                "train.device": device.type, "eval.every": 0, "eval.n": 16,
+                "sampler.steps": t,
+                "train.iterations": iterations,
+                "train.batch_size": batch,
+                "train.impl": variant.split("+")[0],
+                "train.compile": compiled,
+                "train.device": device.type,
+                "eval.every": 0,
+                "eval.n": 16,
                 "eval.sample_metrics": False,
-            }  # fmt: skip
+            }
             if compiled:
                 warm = {**over, "train.iterations": 3}
                 train(make_config(method, target, overrides=warm), progress=False)
@@ -265,8 +206,11 @@ def time_training(
             _sync(device)
             row[f"{variant}_ms_per_iteration"] = result.timing["ms_per_iteration"]
             row[f"{variant}_ran_fused"] = result.env["fused_kernels"]
-            print(f"gpu_check: training T={t} {variant}: "
-                  f"{result.timing['ms_per_iteration']:.3f} ms/it", file=sys.stderr)  # fmt: skip
+            print(
+                f"gpu_check: training T={t} {variant}: "
+                f"{result.timing['ms_per_iteration']:.3f} ms/it",
+                file=sys.stderr,
+            )
         ref = row.get("reference_ms_per_iteration")
         for variant in variants:
             if ref and variant != "reference":
@@ -275,31 +219,7 @@ def time_training(
     return rows
 
 
-# ----------------------------------------------------------------------------- tests and the record
-
-
-def find_tests_dir() -> Path | None:
-    """The test suite of the source checkout this package runs from (or of the working directory)."""
-    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
-        tests = root / "tests"
-        if (tests / "conftest.py").exists() and (tests / "test_ops_gaussian.py").exists():
-            return tests
-    return None
-
-
-def run_cuda_tests(tests: Path | None) -> dict:
-    """``pytest TESTS -k cuda``: the CUDA cases of every op test and benchmark smoke test."""
-    if tests is None:
-        return {"ran": False, "reason": "no tests/ folder: run from a source checkout"}
-    cmd = [sys.executable, "-m", "pytest", str(tests), "-q", "-k", "cuda", "-p", "no:cacheprovider"]
-    proc = subprocess.run(cmd, cwd=tests.parent, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
-    summary = lines[-1] if lines else ""
-    print(f"gpu_check: CUDA tests: {summary}", file=sys.stderr)
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
-    return {"ran": True, "command": " ".join(cmd), "returncode": proc.returncode,
-            "passed": proc.returncode == 0, "summary": summary}  # fmt: skip
+# --------------------------------------------------------------------------------------- the record
 
 
 def _driver_versions() -> dict:
@@ -307,8 +227,10 @@ def _driver_versions() -> dict:
     try:
         smi = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         out["driver"] = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 else None
     except (OSError, IndexError, subprocess.TimeoutExpired):
         pass
@@ -322,6 +244,7 @@ def _driver_versions() -> dict:
 
 
 def environment(device: torch.device) -> dict:
+    """Versions (Python, torch, CUDA, driver), the build and the device the record was made with."""
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -348,10 +271,9 @@ def run(
     device: torch.device,
     *,
     quick: bool = False,
-    tests: Path | None = None,
-    run_tests: bool = True,
-    shapes: Sequence[Sequence[int]] = KERNEL_SHAPES,
-    impls: Sequence[str] = KERNEL_IMPLS,
+    run_checks: bool = True,
+    shapes: Sequence[Sequence[int]] = SHAPES,
+    impls: Sequence[str] = IMPLS,
     train_steps: Sequence[int] = TRAIN_STEPS,
     train_variants: Sequence[str] = TRAIN_VARIANTS,
     train_batch: int = 300,
@@ -359,7 +281,7 @@ def run(
 ) -> dict:
     """Every measurement of the check on ``device``; the JSON record without the command."""
     record: dict = {"quick": quick, **environment(device)}
-    record["tests"] = run_cuda_tests(tests) if run_tests else {"ran": False, "reason": "skipped"}
+    record["checks"] = _checks(device, quick) if run_checks else {"ran": False, "reason": "skipped"}
     copy = copy_bandwidth(
         device, copy_bytes or (1 << 26 if quick else 1 << 28), reps=5 if quick else 20
     )
@@ -368,7 +290,9 @@ def run(
     record["roofline"] = {
         "bytes_per_s": H100_SXM_BYTES_PER_S,
         "device": "H100 SXM (HBM3, data sheet)",
-        "formula": "ads_bench.gpu_check.fused_bytes: each input read once, each output written once",
+        "formula": (
+            "ads_bench.ops.benchmark_cases.fused_bytes: each input read once, each output written once"
+        ),
     }
     record["kernels_fwd_bwd"] = time_kernels(
         device, shapes, impls, reps=5 if quick else 20, copy_bytes_per_s=copy["bytes_per_s"]
@@ -377,6 +301,18 @@ def run(
         device, train_steps, train_variants, iterations=20 if quick else 200, batch=train_batch
     )
     return record
+
+
+def _checks(device: torch.device, quick: bool) -> dict:
+    checks = check_ops(device, quick=quick)
+    print(
+        f"gpu_check: fused vs reference on {device}: {checks['checks']} checks, "
+        f"{len(checks['failures'])} failed",
+        file=sys.stderr,
+    )
+    for name, why in checks["failures"].items():
+        print(f"gpu_check: FAILED {name}: {why}", file=sys.stderr)
+    return checks
 
 
 def _finite(obj):
@@ -398,12 +334,19 @@ def write_record(record: dict, path: str | os.PathLike) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: check and measure on the current CUDA device, write the record, exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m ads_bench.gpu_check", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--out", default="results/gpu_check.json", help="the JSON record")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and iterations")
-    parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -k cuda")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions, iterations and checks"
+    )
+    parser.add_argument(
+        "--skip-checks",
+        action="store_true",
+        help="do not check the fused kernels against the reference first",
+    )
     args = parser.parse_args(argv)
     reason = no_cuda_reason()
     if reason is not None:
@@ -413,12 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda", torch.cuda.current_device())
     args_given = sys.argv[1:] if argv is None else argv
     command = " ".join([sys.executable, "-m", "ads_bench.gpu_check", *args_given])
-    measured = run(device, quick=args.quick, tests=find_tests_dir(), run_tests=not args.skip_tests)
+    measured = run(device, quick=args.quick, run_checks=not args.skip_checks)
     record = {"command": command, **measured}
     write_record(record, args.out)
     print(f"gpu_check: wrote {args.out}", file=sys.stderr)
-    tests = record["tests"]
-    return 1 if tests.get("ran") and not tests.get("passed") else 0
+    checks = record["checks"]
+    return 1 if checks.get("ran") and not checks.get("passed") else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ reference's median time divided by the impl's median time (> 1 means faster than
 Beside the ratios, each row gives what a GPU run of the fused op should approach (a paper roofline):
 the bytes the fused op must move for one forward + backward call as benchmarked — each input of the
 forward and backward ops read once, each output written once, float32 values (4 bytes; the
-benchmarks' dtype), the bool step mask 1 byte per step and pass (``ads_bench.gpu_check.fused_bytes``):
+benchmarks' dtype), the bool step mask 1 byte per step and pass
+(``ads_bench.ops.benchmark_cases.fused_bytes``):
 
     gaussian_logprob:    (9 N + 2 R) * 4                   N = B T D, R = B T
     trajectory_balance:  (3 S + 12 N + 5 B + 5) * 4 + 2 T   S = B (T + 1) D
@@ -27,7 +28,7 @@ import sys
 from collections import defaultdict
 
 from ads_bench.atomic_files import atomic_write_text
-from ads_bench.gpu_check import H100_SXM_BYTES_PER_S, fused_bytes, roofline_seconds
+from ads_bench.ops.benchmark_cases import H100_SXM_BYTES_PER_S, fused_bytes, roofline_seconds
 
 BANDWIDTH = f"{H100_SXM_BYTES_PER_S / 1e12:.2f} TB/s"
 

@@ -1,11 +1,15 @@
-"""``python -m ads_bench.gpu_check``: its exit without a GPU, its byte model and, on the CPU, the code
-paths that measure (the numbers themselves need a GPU; these tests keep the code from rotting)."""
+"""``python -m ads_bench.gpu_check``: its exit without a GPU, its byte model, its benchmark cases (the
+one definition the benchmarks use too), and, on the CPU, the code paths that check and measure, also
+from a copy of the package without the test suite (the numbers themselves need a GPU; these tests
+keep the code from rotting)."""
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +19,9 @@ import torch
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import ads_bench
 from ads_bench import gpu_check
+from ads_bench.ops import benchmark_cases, reference, selfcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,9 +56,22 @@ def _load(path: Path):
 
 @pytest.mark.parametrize("name", ["gaussian_logprob", "trajectory_balance"])
 def test_kernel_groups_are_the_benchmarks(name):
+    # One definition: the benchmarks and gpu_check both take their cases from benchmark_cases.
     bench = _load(ROOT / "tests" / "benchmarks" / f"test_bench_{name}.py")
-    assert [tuple(s) for s in bench.SHAPES] == list(gpu_check.KERNEL_SHAPES)
-    assert tuple(bench.IMPLS) == gpu_check.KERNEL_IMPLS
+    assert bench.SHAPES is benchmark_cases.SHAPES and bench.IMPLS is benchmark_cases.IMPLS
+    assert bench.fwd_bwd_call is benchmark_cases.fwd_bwd_call and bench.OP in benchmark_cases.OPS
+    for fn in (gpu_check.run, gpu_check.time_kernels):
+        params = inspect.signature(fn).parameters
+        assert params["shapes"].default is benchmark_cases.SHAPES
+        assert params["impls"].default is benchmark_cases.IMPLS
+    assert gpu_check.fwd_bwd_call is benchmark_cases.fwd_bwd_call
+    assert [tuple(s) for s in benchmark_cases.SHAPES] == [
+        (300, 10, 2),
+        (300, 100, 32),
+        (4096, 100, 32),
+        (65536, 20, 2),
+    ]
+    assert benchmark_cases.IMPLS == ("fused", "reference", "compiled-reference")
 
 
 class _CountBytes(TorchDispatchMode):
@@ -74,28 +93,28 @@ class _CountBytes(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("shape", [(300, 10, 2), (7, 5, 3), (1, 1, 1)])
-@pytest.mark.parametrize("op", gpu_check.KERNEL_OPS)
+@pytest.mark.parametrize("op", benchmark_cases.OPS)
 def test_fused_bytes_are_the_fused_ops_inputs_and_outputs(op, shape):
-    call = gpu_check._kernel_call(op, "fused", shape, torch.device("cpu"))
+    call = benchmark_cases.fwd_bwd_call(op, "fused", shape, torch.device("cpu"))
     with _CountBytes() as counted:
         call()
     assert counted.ops == [f"{op}.default", f"{op}_backward.default"]
-    assert gpu_check.fused_bytes(op, shape) == counted.nbytes
+    assert benchmark_cases.fused_bytes(op, shape) == counted.nbytes
 
 
 def test_fused_bytes_closed_forms():
     # gaussian_logprob 300x10x2: (9 * 6000 + 2 * 3000) float32 values.
-    assert gpu_check.fused_bytes("gaussian_logprob", (300, 10, 2)) == 240_000
+    assert benchmark_cases.fused_bytes("gaussian_logprob", (300, 10, 2)) == 240_000
     # trajectory_balance 300x10x2: 3 * 6600 + 12 * 6000 + 5 * 300 + 5 values and two 10-byte masks.
-    assert gpu_check.fused_bytes("trajectory_balance", (300, 10, 2)) == 93_305 * 4 + 20
-    assert gpu_check.roofline_seconds(3.35e12) == pytest.approx(1.0)
+    assert benchmark_cases.fused_bytes("trajectory_balance", (300, 10, 2)) == 93_305 * 4 + 20
+    assert benchmark_cases.roofline_seconds(3.35e12) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="unknown op"):
-        gpu_check.fused_bytes("nope", (1, 1, 1))
+        benchmark_cases.fused_bytes("nope", (1, 1, 1))
 
 
 def test_measurements_run_on_the_cpu(tmp_path):
     record = gpu_check.run(
-        torch.device("cpu"), quick=True, run_tests=False, shapes=[(4, 3, 2)],
+        torch.device("cpu"), quick=True, run_checks=False, shapes=[(4, 3, 2)],
         impls=("fused", "reference"), train_steps=(2,), train_variants=("fused", "reference"),
         train_batch=8, copy_bytes=1 << 20,
     )  # fmt: skip
@@ -116,11 +135,71 @@ def test_measurements_run_on_the_cpu(tmp_path):
     assert json.loads(path.read_text())["kernels_fwd_bwd"][0]["op"] == "gaussian_logprob"
 
 
-def test_finds_the_checkouts_tests(monkeypatch, tmp_path):
-    # The checkout the package runs from (an editable install), else the working directory's.
-    package_root = Path(gpu_check.__file__).resolve().parents[1]
-    own = package_root / "tests" if (package_root / "tests" / "conftest.py").exists() else None
-    monkeypatch.chdir(tmp_path)
-    assert gpu_check.find_tests_dir() == own
-    monkeypatch.chdir(ROOT)
-    assert gpu_check.find_tests_dir() == (own or ROOT / "tests")
+_RUN_FROM_A_COPY = """
+import json, sys
+import torch
+import ads_bench
+from ads_bench import gpu_check
+record = gpu_check.run(
+    torch.device("cpu"), quick=True, shapes=[(4, 3, 2)], impls=("fused", "reference"),
+    train_steps=(2,), train_variants=("fused",), train_batch=8, copy_bytes=1 << 20,
+)
+tests_loaded = sorted(m for m in sys.modules if m == "tests" or m.startswith(("tests.", "conftest")))
+print(json.dumps({"file": ads_bench.__file__, "checks": record["checks"], "tests": tests_loaded,
+                  "kernels": [r["op"] for r in record["kernels_fwd_bwd"]]}))
+"""
+
+
+def test_checks_and_measures_without_the_tests_folder(tmp_path):
+    # An installed package has no tests/: copy just the package (with its built extension) and run
+    # the check from there, on the CPU; the correctness checks are library code and all pass.
+    shutil.copytree(
+        Path(ads_bench.__file__).parent,
+        tmp_path / "ads_bench",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    assert not (tmp_path / "tests").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN_FROM_A_COPY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(out["file"]).resolve().is_relative_to(tmp_path.resolve())
+    assert out["tests"] == [] and out["kernels"] == list(benchmark_cases.OPS)
+    checks = out["checks"]
+    assert checks["ran"] and checks["passed"] and checks["failures"] == {}, checks
+    names = list(selfcheck.cases(torch.device("cpu"), quick=True))
+    assert checks["checks"] == len(names)
+    for what in (
+        "gaussian_logprob",
+        "trajectory_balance",
+        "float32",
+        "float64",
+        "non-contiguous",
+        "vargrad",
+        "masked",
+        "opcheck",
+    ):
+        assert any(what in name for name in names), what
+    assert "gpu_check: fused vs reference on cpu" in proc.stderr
+
+
+def test_checks_cover_the_full_set_and_fail_loudly(monkeypatch):
+    full = selfcheck.cases(torch.device("cpu"))
+    assert len(full) > len(selfcheck.cases(torch.device("cpu"), quick=True))
+    assert {s for s in selfcheck.TB_SHAPES if s[0] == 0 or s[1] == 0 or s[2] == 1}
+    # A reference that is off by a little: the checks that use it fail and say where and what.
+    real = reference.gaussian_logprob
+    monkeypatch.setattr(reference, "gaussian_logprob", lambda *a: real(*a) + 1e-2)
+    record = selfcheck.check_ops(torch.device("cpu"), quick=True)
+    assert record["ran"] and not record["passed"]
+    failed = record["failures"]
+    assert "gaussian_logprob (300, 10, 2) float32" in failed
+    assert "gaussian_logprob (0, 5, 3) float64" not in failed  # nothing to be off by: empty
+    assert failed["gaussian_logprob (300, 10, 2) float64"].startswith("AssertionError: value:")

@@ -1,20 +1,21 @@
 // CPU kernels of ads_bench::gaussian_logprob (formulas G1/G2 of ads_bench/gaussian.h).
 //
-// Inputs are made contiguous and viewed as [rows, D]; at::parallel_for splits the rows (trajectory
-// steps) across threads. Within a task, rows are processed in chunks of at most kChunk elements: an
-// element-wise loop evaluates G1 (or G2) into a stack buffer — a loop the compiler vectorises, because
-// exp is inlined arithmetic (ads_bench::exp_float) — then each row's terms are summed in double
-// (sum.h; a row longer than kChunk over several chunks), and only the row's total is rounded to the
-// input type, so float rows of millions of terms keep float accuracy. The element loops are
-// multiversioned (multiversion.h): the loader picks AVX-512, AVX2+FMA or baseline code for the running
-// CPU, so one binary is fast and portable.
+// Inputs arrive prepared (csrc/prepare/gaussian_logprob.h): contiguous, viewed as [rows, D], in a
+// params struct of raw pointers (ads_bench/gaussian_params.h). at::parallel_for splits the rows
+// (trajectory steps) across threads. Within a task, rows are processed in chunks of at most kChunk
+// elements: an element-wise loop evaluates G1 (or G2) into a stack buffer — a loop the compiler
+// vectorises, because exp is inlined arithmetic (ads_bench::exp_float) — then each row's terms are
+// summed in double (sum.h; a row longer than kChunk over several chunks), and only the row's total is
+// rounded to the input type, so float rows of millions of terms keep float accuracy. The element
+// loops are multiversioned (multiversion.h): the loader picks AVX-512, AVX2+FMA or baseline code for
+// the running CPU, so one binary is fast and portable.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
 
-#include "../tensor_checks.h"
+#include "../prepare/gaussian_logprob.h"
 #include "ads_bench/gaussian.h"
 
 #include "multiversion.h"
@@ -76,79 +77,61 @@ void for_each_chunk(int64_t begin, int64_t end, int64_t dim, Fn fn) {
   }
 }
 
-at::Tensor gaussian_logprob_cpu(const at::Tensor& x, const at::Tensor& mean,
-                                const at::Tensor& log_var) {
-  check_gaussian_inputs("gaussian_logprob", x, mean, log_var);
-  TORCH_CHECK(x.device().is_cpu(), "gaussian_logprob: CPU kernel called with a ", x.device(),
-              " tensor");
-  const auto xc = x.contiguous();
-  const auto mc = mean.contiguous();
-  const auto vc = log_var.contiguous();
-  auto out = at::empty(leading_shape(x), x.options());
-  const int64_t dim = x.size(-1);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_cpu", [&] {
-    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
-    const scalar_t* mp = mc.const_data_ptr<scalar_t>();
-    const scalar_t* vp = vc.const_data_ptr<scalar_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, out.numel(), grain_rows(dim), [&](int64_t begin, int64_t end) {
-      scalar_t buf[kChunk];
-      if (dim > kChunk) {  // long rows: one row at a time, its chunks' sums accumulated in Acc
-        for (int64_t r = begin; r < end; ++r) {
-          Acc<scalar_t> acc = 0;
-          for (int64_t off = 0; off < dim; off += kChunk) {
-            const int64_t e0 = r * dim + off;
-            const int64_t n = std::min(kChunk, dim - off);
-            terms(xp + e0, mp + e0, vp + e0, buf, n);
-            acc += sum_terms(buf, n);
-          }
-          op[r] = gaussian_logprob_total<scalar_t>(acc);
+template <typename T>
+void gaussian_logprob_fwd(const GaussianFwdParams<T>& p) {
+  const int64_t dim = p.dim;
+  at::parallel_for(0, p.rows, grain_rows(dim), [&](int64_t begin, int64_t end) {
+    T buf[kChunk];
+    if (dim > kChunk) {  // long rows: one row at a time, its chunks' sums accumulated in Acc
+      for (int64_t r = begin; r < end; ++r) {
+        Acc<T> acc = 0;
+        for (int64_t off = 0; off < dim; off += kChunk) {
+          const int64_t e0 = r * dim + off;
+          const int64_t n = std::min(kChunk, dim - off);
+          terms(p.x + e0, p.mean + e0, p.log_var + e0, buf, n);
+          acc += sum_terms(buf, n);
         }
-        return;
+        p.out[r] = gaussian_logprob_total<T>(acc);
       }
-      const int64_t step = dim == 0 ? end - begin : kChunk / dim;  // whole rows per chunk
-      for (int64_t r0 = begin; r0 < end; r0 += step) {
-        const int64_t rows = std::min(step, end - r0);
-        terms(xp + r0 * dim, mp + r0 * dim, vp + r0 * dim, buf, rows * dim);
-        row_totals(buf, rows, dim, op + r0);
-      }
+      return;
+    }
+    const int64_t step = dim == 0 ? end - begin : kChunk / dim;  // whole rows per chunk
+    for (int64_t r0 = begin; r0 < end; r0 += step) {
+      const int64_t rows = std::min(step, end - r0);
+      const int64_t e0 = r0 * dim;
+      terms(p.x + e0, p.mean + e0, p.log_var + e0, buf, rows * dim);
+      row_totals(buf, rows, dim, p.out + r0);
+    }
+  });
+}
+
+template <typename T>
+void gaussian_logprob_bwd(const GaussianBwdParams<T>& p) {
+  at::parallel_for(0, p.rows, grain_rows(p.dim), [&](int64_t begin, int64_t end) {
+    T row_grad[kChunk];  // the row's upstream gradient, repeated over its elements
+    for_each_chunk(begin, end, p.dim, [&](int64_t r0, int64_t rows, int64_t e0, int64_t n) {
+      const int64_t per_row = n / rows;
+      for (int64_t k = 0; k < rows; ++k) std::fill_n(row_grad + k * per_row, per_row, p.grad[r0 + k]);
+      term_grads(row_grad, p.x + e0, p.mean + e0, p.log_var + e0, p.grad_x + e0, p.grad_mean + e0,
+                 p.grad_log_var + e0, n);
     });
   });
-  return out;
+}
+
+at::Tensor gaussian_logprob_cpu(const at::Tensor& x, const at::Tensor& mean,
+                                const at::Tensor& log_var) {
+  const auto args = prepare_gaussian_logprob(x, mean, log_var, at::kCPU);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_cpu",
+                             [&] { gaussian_logprob_fwd(args.params<scalar_t>()); });
+  return args.out;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_logprob_backward_cpu(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& log_var) {
-  check_gaussian_inputs("gaussian_logprob_backward", x, mean, log_var);
-  check_gaussian_grad("gaussian_logprob_backward", grad, x);
-  TORCH_CHECK(x.device().is_cpu(), "gaussian_logprob_backward: CPU kernel called with a ",
-              x.device(), " tensor");
-  const auto gc = grad.contiguous();
-  const auto xc = x.contiguous();
-  const auto mc = mean.contiguous();
-  const auto vc = log_var.contiguous();
-  auto grad_x = at::empty_like(xc);
-  auto grad_mean = at::empty_like(xc);
-  auto grad_log_var = at::empty_like(xc);
-  const int64_t dim = x.size(-1);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_backward_cpu", [&] {
-    const scalar_t* gp = gc.const_data_ptr<scalar_t>();
-    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
-    const scalar_t* mp = mc.const_data_ptr<scalar_t>();
-    const scalar_t* vp = vc.const_data_ptr<scalar_t>();
-    scalar_t* gxp = grad_x.mutable_data_ptr<scalar_t>();
-    scalar_t* gmp = grad_mean.mutable_data_ptr<scalar_t>();
-    scalar_t* gvp = grad_log_var.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, gc.numel(), grain_rows(dim), [&](int64_t begin, int64_t end) {
-      scalar_t row_grad[kChunk];  // the row's upstream gradient, repeated over its elements
-      for_each_chunk(begin, end, dim, [&](int64_t r0, int64_t rows, int64_t e0, int64_t n) {
-        const int64_t per_row = n / rows;
-        for (int64_t k = 0; k < rows; ++k) std::fill_n(row_grad + k * per_row, per_row, gp[r0 + k]);
-        term_grads(row_grad, xp + e0, mp + e0, vp + e0, gxp + e0, gmp + e0, gvp + e0, n);
-      });
-    });
-  });
-  return {grad_x, grad_mean, grad_log_var};
+  const auto args = prepare_gaussian_logprob_backward(grad, x, mean, log_var, at::kCPU);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_logprob_backward_cpu",
+                             [&] { gaussian_logprob_bwd(args.params<scalar_t>()); });
+  return args.outputs();
 }
 
 }  // namespace

@@ -1,23 +1,26 @@
-// CPU kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of ads_bench/trajectory_balance.h).
+// CPU kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of
+// ads_bench/trajectory_balance.h).
 //
-// Inputs are made contiguous: states [B, T+1, D], parameters [B, T, D]. Trajectory b's step terms are
-// then the T*D contiguous elements e of its parameters, with x_prev = states_b[e] and
-// x_next = states_b[e + D] two contiguous views of its states. at::parallel_for splits the trajectories
-// across threads.
+// Inputs arrive prepared (csrc/prepare/trajectory_balance.h) in a params struct of raw pointers
+// (ads_bench/trajectory_balance_params.h), contiguous: states [B, T+1, D], parameters [B, T, D].
+// Trajectory b's step terms are then the T*D contiguous elements e of its parameters, with x_prev =
+// states_b[e] and x_next = states_b[e + D] two contiguous views of its states. at::parallel_for
+// splits the trajectories across threads.
 //
 // Forward: a task evaluates TB1 over a trajectory's elements in chunks of at most kChunk, in an
-// element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a stack
-// buffer that is then summed in double (sum.h); log_w_b = log_reward_b + the trajectory's sum, rounded
-// once to the input type (float trajectories of millions of terms keep float accuracy). The batch
-// loss (TB2) is then reduced on the calling thread in double and a fixed order (blocks of kReduceBlock
-// trajectories, sequentially), so the result does not depend on the number of threads.
+// element-wise loop the compiler vectorises (exp is inlined arithmetic, the mask a select), into a
+// stack buffer that is then summed in double (sum.h); log_w_b = log_reward_b + the trajectory's
+// sum, rounded once to the input type (float trajectories of millions of terms keep float
+// accuracy). The batch loss (TB2) is then reduced on the calling thread in double and a fixed order
+// (blocks of kReduceBlock trajectories, sequentially), so the result does not depend on the number
+// of threads.
 //
-// Backward: d loss / d baseline (the log_z gradient) and then the coefficients g_b (TB3) are computed
-// the same fixed way; then each task walks a trajectory's states element by element: state j receives
-// the generation term of step j - D (j >= D) and the destruction term of step j (j < T*D), so each
-// parameter gradient is written once and each state gradient is the sum of its two contributions,
-// with no scatter.
-// Element loops are multiversioned (multiversion.h), as in gaussian_logprob.cpp.
+// Backward: d loss / d baseline (the log_z gradient) and then the coefficients g_b (TB3) are
+// computed the same fixed way; then each task walks a trajectory's states element by element: state
+// j receives the generation term of step j - D (j >= D) and the destruction term of step j (j <
+// T*D), so each parameter gradient is written once and each state gradient is the sum of its two
+// contributions, with no scatter. Element loops are multiversioned (multiversion.h), as in
+// gaussian_logprob.cpp.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -26,7 +29,7 @@
 #include <optional>
 #include <vector>
 
-#include "../trajectory_balance_checks.h"
+#include "../prepare/trajectory_balance.h"
 #include "ads_bench/trajectory_balance.h"
 
 #include "multiversion.h"
@@ -70,8 +73,9 @@ ADS_MULTIVERSION void log_w_terms(const T* __restrict__ x_prev, const T* __restr
 }
 
 // TB4 on n consecutive states of one trajectory with coefficient g. kNext: each state ends a step,
-// whose generation term's parameters are fwd_*[i]; kPrev: each state starts a step, whose destruction
-// term's parameters are bwd_*[i]. Writes the states' gradients and those parameters' gradients.
+// whose generation term's parameters are fwd_*[i]; kPrev: each state starts a step, whose
+// destruction term's parameters are bwd_*[i]. Writes the states' gradients and those parameters'
+// gradients.
 template <typename T, bool kNext, bool kPrev>
 ADS_MULTIVERSION void state_grads(T g, const T* __restrict__ x, const T* __restrict__ fwd_mean,
                                   const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
@@ -98,83 +102,120 @@ ADS_MULTIVERSION void state_grads(T g, const T* __restrict__ x, const T* __restr
   }
 }
 
-// The step mask repeated over the coordinates, as 1/0 of the kernel's type: keep[t * D + d] = mask[t].
+// The step mask repeated over the coordinates, as 1/0 of the kernel's type: keep[t * D + d] =
+// mask[t].
 template <typename T>
-std::vector<T> keep_per_element(const at::Tensor& step_mask, int64_t dim) {
-  const auto mc = step_mask.contiguous();
-  const bool* m = mc.const_data_ptr<bool>();
-  std::vector<T> keep(static_cast<size_t>(mc.numel() * dim));
-  for (int64_t t = 0; t < mc.numel(); ++t) {
-    std::fill_n(keep.begin() + t * dim, dim, m[t] ? T(1) : T(0));
+std::vector<T> keep_per_element(const bool* step_mask, int64_t steps, int64_t dim) {
+  std::vector<T> keep(static_cast<size_t>(steps * dim));
+  for (int64_t t = 0; t < steps; ++t) {
+    std::fill_n(keep.begin() + t * dim, dim, step_mask[t] ? T(1) : T(0));
   }
   return keep;
 }
 
-// The loss's baseline c: log_z (TB) or the batch mean of log_w (VarGrad; NaN for B = 0), summed in
-// Acc<T> and rounded once to T.
+// The loss's baseline c: *log_z (TB) or the batch mean of log_w (VarGrad, log_z nullptr; NaN for
+// B = 0), summed in Acc<T> and rounded once to T.
 template <typename T>
-T baseline(const T* log_w, int64_t batch, const std::optional<at::Tensor>& log_z) {
-  if (log_z.has_value()) return log_z->const_data_ptr<T>()[0];
+T baseline(const T* log_w, int64_t batch, const T* log_z) {
+  if (log_z != nullptr) return *log_z;
   const Acc<T> sum = ordered_sum<T>(batch, [&](int64_t b) { return log_w[b]; });
   return static_cast<T>(sum / static_cast<Acc<T>>(batch));
 }
 
-void check_cpu(const char* op, const at::Tensor& states) {
-  TORCH_CHECK(states.device().is_cpu(), op, ": CPU kernel called with a ", states.device(),
-              " tensor");
+template <typename T>
+void trajectory_balance_fwd(const TbFwdParams<T>& p) {
+  const int64_t dim = p.dim;
+  const int64_t elements = p.steps * dim;  // per trajectory
+  const std::vector<T> keep = keep_per_element<T>(p.step_mask, p.steps, dim);
+  const T* kp = keep.data();
+  at::parallel_for(0, p.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
+    T buf[kChunk];
+    for (int64_t b = begin; b < end; ++b) {
+      const T* xb = p.states + b * (elements + dim);
+      const int64_t pb = b * elements;
+      Acc<T> acc = 0;
+      for (int64_t e0 = 0; e0 < elements; e0 += kChunk) {
+        const int64_t n = std::min(kChunk, elements - e0);
+        const int64_t i = pb + e0;
+        log_w_terms(xb + e0, xb + e0 + dim, p.fwd_mean + i, p.fwd_log_var + i, p.bwd_mean + i,
+                    p.bwd_log_var + i, kp + e0, buf, n);
+        acc += sum_terms(buf, n);
+      }
+      p.log_w[b] = static_cast<T>(static_cast<Acc<T>>(p.log_reward[b]) + acc);
+    }
+  });
+  const T c = baseline(p.log_w, p.batch, p.log_z);
+  const Acc<T> sum = ordered_sum<T>(p.batch, [&](int64_t b) { return tb_loss_term(p.log_w[b], c); });
+  // NaN (0/0) for an empty batch
+  *p.loss = static_cast<T>(sum / static_cast<Acc<T>>(p.batch));
+}
+
+// TB3: the coefficients g_b (written as the log_reward gradient) and the log_z gradient.
+template <typename T>
+void coefficients(const TbBwdParams<T>& p) {
+  const T gl = *p.grad_loss;
+  const T c = baseline(p.log_w, p.batch, p.log_z);
+  const T inv_batch = T(1) / T(p.batch);
+  // dc = d loss / d c (TB3): the log_z gradient (TB), or spread over log_w by the mean (VarGrad).
+  const T dc = static_cast<T>(Acc<T>(0) - ordered_sum<T>(p.batch, [&](int64_t b) {
+                                 return tb_loss_grad(gl, p.log_w[b], c, inv_batch);
+                               }));
+  const T through_baseline = p.log_z != nullptr ? T(0) : dc * inv_batch;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    p.grad_log_reward[b] =
+        tb_coefficient(gl, p.grad_log_w[b], p.log_w[b], c, inv_batch, through_baseline);
+  }
+  *p.grad_log_z = p.log_z != nullptr ? dc : T(0);
+}
+
+template <typename T>
+void trajectory_balance_bwd(const TbBwdParams<T>& p) {
+  coefficients(p);
+  const int64_t dim = p.dim;
+  const int64_t elements = p.steps * dim;  // parameters per trajectory
+  const std::vector<T> keep = keep_per_element<T>(p.step_mask, p.steps, dim);
+  const T* kp = keep.data();
+  at::parallel_for(0, p.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const T g = p.grad_log_reward[b];
+      const T* x = p.states + b * (elements + dim);  // this trajectory's states
+      T* gx = p.grad_states + b * (elements + dim);
+      const int64_t pb = b * elements;  // and parameters
+      if (p.steps == 0) {
+        std::fill_n(gx, dim, T(0));
+        continue;
+      }
+      const T* fm = p.fwd_mean + pb;
+      const T* fv = p.fwd_log_var + pb;
+      const T* bm = p.bwd_mean + pb;
+      const T* bv = p.bwd_log_var + pb;
+      T* gfm = p.grad_fwd_mean + pb;
+      T* gfv = p.grad_fwd_log_var + pb;
+      T* gbm = p.grad_bwd_mean + pb;
+      T* gbv = p.grad_bwd_log_var + pb;
+      // States 0 .. T (each D wide): state 0 starts step 0 only, states 1 .. T-1 end step t-1 and
+      // start step t, state T ends step T-1 only.
+      state_grads<T, false, true>(g, x, nullptr, nullptr, bm, bv, kp, gx, nullptr, nullptr, gbm,
+                                  gbv, dim);
+      const int64_t inner = elements - dim;
+      state_grads<T, true, true>(g, x + dim, fm, fv, bm + dim, bv + dim, kp + dim, gx + dim, gfm,
+                                 gfv, gbm + dim, gbv + dim, inner);
+      state_grads<T, true, false>(g, x + elements, fm + inner, fv + inner, nullptr, nullptr,
+                                  nullptr, gx + elements, gfm + inner, gfv + inner, nullptr,
+                                  nullptr, dim);
+    }
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> trajectory_balance_cpu(
     const at::Tensor& states, const at::Tensor& fwd_mean, const at::Tensor& fwd_log_var,
     const at::Tensor& bwd_mean, const at::Tensor& bwd_log_var, const at::Tensor& log_reward,
     const std::optional<at::Tensor>& log_z, const at::Tensor& step_mask) {
-  const char* op = "trajectory_balance";
-  const TbSizes sz =
-      check_tb_inputs(op, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_z, step_mask);
-  check_tb_batch_vector(op, states, log_reward, "log_reward");
-  check_cpu(op, states);
-  const auto xc = states.contiguous();
-  const auto fmc = fwd_mean.contiguous();
-  const auto fvc = fwd_log_var.contiguous();
-  const auto bmc = bwd_mean.contiguous();
-  const auto bvc = bwd_log_var.contiguous();
-  const auto rc = log_reward.contiguous();
-  auto loss = at::empty({}, states.options());
-  auto log_w = at::empty({sz.batch}, states.options());
-  const int64_t dim = sz.dim;
-  const int64_t elements = sz.steps * dim;  // per trajectory
-  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_cpu", [&] {
-    using T = scalar_t;
-    const std::vector<T> keep = keep_per_element<T>(step_mask, dim);
-    const T* xp = xc.const_data_ptr<T>();
-    const T* fmp = fmc.const_data_ptr<T>();
-    const T* fvp = fvc.const_data_ptr<T>();
-    const T* bmp = bmc.const_data_ptr<T>();
-    const T* bvp = bvc.const_data_ptr<T>();
-    const T* rp = rc.const_data_ptr<T>();
-    const T* kp = keep.data();
-    T* wp = log_w.mutable_data_ptr<T>();
-    at::parallel_for(0, sz.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
-      T buf[kChunk];
-      for (int64_t b = begin; b < end; ++b) {
-        const T* xb = xp + b * (elements + dim);
-        const int64_t pb = b * elements;
-        Acc<T> acc = 0;
-        for (int64_t e0 = 0; e0 < elements; e0 += kChunk) {
-          const int64_t n = std::min(kChunk, elements - e0);
-          log_w_terms(xb + e0, xb + e0 + dim, fmp + pb + e0, fvp + pb + e0, bmp + pb + e0,
-                      bvp + pb + e0, kp + e0, buf, n);
-          acc += sum_terms(buf, n);
-        }
-        wp[b] = static_cast<T>(static_cast<Acc<T>>(rp[b]) + acc);
-      }
-    });
-    const T c = baseline(wp, sz.batch, log_z);
-    const Acc<T> sum = ordered_sum<T>(sz.batch, [&](int64_t b) { return tb_loss_term(wp[b], c); });
-    // NaN (0/0) for an empty batch
-    loss.mutable_data_ptr<T>()[0] = static_cast<T>(sum / static_cast<Acc<T>>(sz.batch));
-  });
-  return {loss, log_w};
+  const auto args = prepare_trajectory_balance(states, fwd_mean, fwd_log_var, bwd_mean,
+                                               bwd_log_var, log_reward, log_z, step_mask, at::kCPU);
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_cpu",
+                             [&] { trajectory_balance_fwd(args.params<scalar_t>()); });
+  return args.outputs();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
@@ -184,85 +225,12 @@ trajectory_balance_backward_cpu(const at::Tensor& grad_loss, const at::Tensor& g
                                 const at::Tensor& bwd_log_var, const at::Tensor& log_w,
                                 const std::optional<at::Tensor>& log_z,
                                 const at::Tensor& step_mask) {
-  const char* op = "trajectory_balance_backward";
-  const TbSizes sz =
-      check_tb_inputs(op, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_z, step_mask);
-  check_tb_scalar(op, states, grad_loss, "grad_loss");
-  check_tb_batch_vector(op, states, grad_log_w, "grad_log_w");
-  check_tb_batch_vector(op, states, log_w, "log_w");
-  check_cpu(op, states);
-  const auto xc = states.contiguous();
-  const auto fmc = fwd_mean.contiguous();
-  const auto fvc = fwd_log_var.contiguous();
-  const auto bmc = bwd_mean.contiguous();
-  const auto bvc = bwd_log_var.contiguous();
-  const auto gwc = grad_log_w.contiguous();
-  const auto wc = log_w.contiguous();
-  auto grad_states = at::empty_like(xc);
-  auto grad_fwd_mean = at::empty_like(fmc);
-  auto grad_fwd_log_var = at::empty_like(fmc);
-  auto grad_bwd_mean = at::empty_like(fmc);
-  auto grad_bwd_log_var = at::empty_like(fmc);
-  auto grad_log_reward = at::empty({sz.batch}, states.options());
-  auto grad_log_z = at::empty({}, states.options());
-  const int64_t dim = sz.dim;
-  const int64_t steps = sz.steps;
-  const int64_t elements = steps * dim;  // parameters per trajectory
-  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_backward_cpu", [&] {
-    using T = scalar_t;
-    const std::vector<T> keep = keep_per_element<T>(step_mask, dim);
-    const T gl = grad_loss.const_data_ptr<T>()[0];
-    const T* gwp = gwc.const_data_ptr<T>();
-    const T* wp = wc.const_data_ptr<T>();
-    T* coef = grad_log_reward.mutable_data_ptr<T>();
-    const T c = baseline(wp, sz.batch, log_z);
-    const T inv_batch = T(1) / T(sz.batch);
-    // dc = d loss / d c (TB3): the log_z gradient (TB), or spread over log_w by the mean (VarGrad).
-    const T dc = static_cast<T>(Acc<T>(0) - ordered_sum<T>(sz.batch, [&](int64_t b) {
-                                   return tb_loss_grad(gl, wp[b], c, inv_batch);
-                                 }));
-    const T through_baseline = log_z.has_value() ? T(0) : dc * inv_batch;
-    for (int64_t b = 0; b < sz.batch; ++b) {
-      coef[b] = tb_coefficient(gl, gwp[b], wp[b], c, inv_batch, through_baseline);
-    }
-    grad_log_z.mutable_data_ptr<T>()[0] = log_z.has_value() ? dc : T(0);
-
-    const T* xp = xc.const_data_ptr<T>();
-    const T* fmp = fmc.const_data_ptr<T>();
-    const T* fvp = fvc.const_data_ptr<T>();
-    const T* bmp = bmc.const_data_ptr<T>();
-    const T* bvp = bvc.const_data_ptr<T>();
-    const T* kp = keep.data();
-    T* gxp = grad_states.mutable_data_ptr<T>();
-    T* gfmp = grad_fwd_mean.mutable_data_ptr<T>();
-    T* gfvp = grad_fwd_log_var.mutable_data_ptr<T>();
-    T* gbmp = grad_bwd_mean.mutable_data_ptr<T>();
-    T* gbvp = grad_bwd_log_var.mutable_data_ptr<T>();
-    at::parallel_for(0, sz.batch, grain_trajectories(elements), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const T g = coef[b];
-        const int64_t sb = b * (elements + dim);  // this trajectory's states
-        const int64_t pb = b * elements;          // and parameters
-        if (steps == 0) {
-          std::fill_n(gxp + sb, dim, T(0));
-          continue;
-        }
-        // States 0 .. T (each D wide): state 0 starts step 0 only, states 1 .. T-1 end step t-1 and
-        // start step t, state T ends step T-1 only.
-        state_grads<T, false, true>(g, xp + sb, nullptr, nullptr, bmp + pb, bvp + pb, kp,
-                                    gxp + sb, nullptr, nullptr, gbmp + pb, gbvp + pb, dim);
-        const int64_t inner = elements - dim;
-        state_grads<T, true, true>(g, xp + sb + dim, fmp + pb, fvp + pb, bmp + pb + dim,
-                                   bvp + pb + dim, kp + dim, gxp + sb + dim, gfmp + pb, gfvp + pb,
-                                   gbmp + pb + dim, gbvp + pb + dim, inner);
-        state_grads<T, true, false>(g, xp + sb + elements, fmp + pb + inner, fvp + pb + inner,
-                                    nullptr, nullptr, nullptr, gxp + sb + elements, gfmp + pb + inner,
-                                    gfvp + pb + inner, nullptr, nullptr, dim);
-      }
-    });
-  });
-  return {grad_states,   grad_fwd_mean,   grad_fwd_log_var, grad_bwd_mean,
-          grad_bwd_log_var, grad_log_reward, grad_log_z};
+  const auto args =
+      prepare_trajectory_balance_backward(grad_loss, grad_log_w, states, fwd_mean, fwd_log_var,
+                                          bwd_mean, bwd_log_var, log_w, log_z, step_mask, at::kCPU);
+  AT_DISPATCH_FLOATING_TYPES(states.scalar_type(), "trajectory_balance_backward_cpu",
+                             [&] { trajectory_balance_bwd(args.params<scalar_t>()); });
+  return args.outputs();
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// What every CUDA binding (csrc/cuda/*_binding.cpp) does around its kernels: check that the inputs
-// live on a CUDA device, make that device current, launch on PyTorch's current stream, and turn a
-// failed launch into a Python-visible error that names the op. Only the bindings include this file:
-// it needs PyTorch's CUDA headers, which the .cu files must not.
+// What every CUDA binding (csrc/cuda/*_binding.cpp) does around its kernels, once the op's
+// preparation (csrc/prepare/) has checked the inputs (on a CUDA device among them): make that
+// device current, launch on PyTorch's current stream, and turn a failed launch into a
+// Python-visible error that names the op. Only the bindings include this file: it needs PyTorch's
+// CUDA headers, which the .cu files must not.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,10 +12,6 @@
 #include <cuda_runtime.h>
 
 namespace ads_bench {
-
-inline void check_on_cuda(const char* op, const at::Tensor& t) {
-  TORCH_CHECK(t.is_cuda(), op, ": CUDA kernel called with a ", t.device(), " tensor");
-}
 
 inline void check_launch(cudaError_t err, const char* op) {
   TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));

@@ -1,8 +1,10 @@
 // CUDA kernels of ads_bench::trajectory_balance (formulas TB1-TB4 of ads_bench/trajectory_balance.h).
 //
 // Raw pointers and the CUDA runtime (plus CUB, shipped with the toolkit) only: this file compiles with
-// plain nvcc; trajectory_balance_binding.cpp owns every at::Tensor. Layout: contiguous states
-// [B, T+1, D], parameters [B, T, D], step_mask [T] (bool), per-trajectory vectors [B].
+// plain nvcc. The kernels take the params structs of ads_bench/trajectory_balance_params.h (which
+// state the layout: contiguous states [B, T+1, D], parameters [B, T, D], step_mask [T] (bool),
+// per-trajectory vectors [B]), filled by csrc/prepare/trajectory_balance.cpp, which owns every
+// at::Tensor.
 //
 // Every sum accumulates in Acc<T> (double, for float inputs too; ads_bench/common.h), as on the CPU,
 // and is rounded once to the input type.
@@ -32,22 +34,26 @@ namespace ads_bench {
 namespace {
 
 template <typename T, int kThreads>
-__global__ void __launch_bounds__(kThreads)
-    tb_log_w_kernel(const T* __restrict__ states, const T* __restrict__ fwd_mean,
-                    const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
-                    const T* __restrict__ bwd_log_var, const T* __restrict__ log_reward,
-                    const bool* __restrict__ step_mask, T* __restrict__ log_w, int64_t batch,
-                    int64_t steps, int64_t dim) {
+__global__ void __launch_bounds__(kThreads) tb_log_w_kernel(const TbFwdParams<T> p) {
   using Reduce = cub::BlockReduce<Acc<T>, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
-  const int64_t elements = steps * dim;
-  for_each_block_segment(blockIdx.x, gridDim.x, batch, [&](int64_t b) {
+  const T* __restrict__ states = p.states;
+  const T* __restrict__ fwd_mean = p.fwd_mean;
+  const T* __restrict__ fwd_log_var = p.fwd_log_var;
+  const T* __restrict__ bwd_mean = p.bwd_mean;
+  const T* __restrict__ bwd_log_var = p.bwd_log_var;
+  const T* __restrict__ log_reward = p.log_reward;
+  const bool* __restrict__ step_mask = p.step_mask;
+  T* __restrict__ log_w = p.log_w;
+  const int64_t dim = p.dim;
+  const int64_t elements = p.steps * dim;
+  for_each_block_segment(blockIdx.x, gridDim.x, p.batch, [&](int64_t b) {
     const T* x = states + b * (elements + dim);
-    const int64_t p = b * elements;
+    const int64_t o = b * elements;
     Acc<T> acc = 0;
     for_each_segment_item(threadIdx.x, kThreads, elements, [&](int64_t e) {
-      acc += tb_log_w_term(x[e], x[e + dim], fwd_mean[p + e], fwd_log_var[p + e], bwd_mean[p + e],
-                           bwd_log_var[p + e], step_mask[e / dim]);
+      acc += tb_log_w_term(x[e], x[e + dim], fwd_mean[o + e], fwd_log_var[o + e], bwd_mean[o + e],
+                           bwd_log_var[o + e], step_mask[e / dim]);
     });
     const Acc<T> total = Reduce(temp).Sum(acc);  // valid in thread 0
     if (threadIdx.x == 0) log_w[b] = static_cast<T>(static_cast<Acc<T>>(log_reward[b]) + total);
@@ -71,32 +77,35 @@ __device__ T block_baseline(const T* __restrict__ log_w, const T* __restrict__ l
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    tb_loss_kernel(const T* __restrict__ log_w, const T* __restrict__ log_z, T* __restrict__ loss,
-                   int64_t batch) {
+__global__ void __launch_bounds__(kThreadsPerBlock) tb_loss_kernel(const TbFwdParams<T> p) {
   using Reduce = cub::BlockReduce<Acc<T>, kThreadsPerBlock>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ T mean;
-  const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
+  const T* __restrict__ log_w = p.log_w;
+  const int64_t batch = p.batch;
+  const T c = block_baseline<T, Reduce>(log_w, p.log_z, batch, temp, mean);
   Acc<T> acc = 0;
   for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch,
                         [&](int64_t b) { acc += tb_loss_term(log_w[b], c); });
   const Acc<T> total = Reduce(temp).Sum(acc);
   // NaN (0/0) for an empty batch
-  if (threadIdx.x == 0) *loss = static_cast<T>(total / static_cast<Acc<T>>(batch));
+  if (threadIdx.x == 0) *p.loss = static_cast<T>(total / static_cast<Acc<T>>(batch));
 }
 
+// TB3: the coefficients g_b, written as the log_reward gradient, and the log_z gradient.
 template <typename T>
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    tb_coefficient_kernel(const T* __restrict__ grad_loss, const T* __restrict__ grad_log_w,
-                          const T* __restrict__ log_w, const T* __restrict__ log_z,
-                          T* __restrict__ coefficient, T* __restrict__ grad_log_z, int64_t batch) {
+__global__ void __launch_bounds__(kThreadsPerBlock) tb_coefficient_kernel(const TbBwdParams<T> p) {
   using Reduce = cub::BlockReduce<Acc<T>, kThreadsPerBlock>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ T mean;
+  const T* __restrict__ log_w = p.log_w;
+  const T* __restrict__ log_z = p.log_z;
+  const T* __restrict__ grad_log_w = p.grad_log_w;
+  T* __restrict__ coefficient = p.grad_log_reward;
+  const int64_t batch = p.batch;
   const T c = block_baseline<T, Reduce>(log_w, log_z, batch, temp, mean);
   __shared__ T dc;  // d loss / d c (TB3)
-  const T gl = *grad_loss;
+  const T gl = *p.grad_loss;
   const T inv_batch = T(1) / T(batch);
   Acc<T> acc = 0;
   for_each_segment_item(threadIdx.x, kThreadsPerBlock, batch,
@@ -104,7 +113,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   const Acc<T> total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) {
     dc = static_cast<T>(Acc<T>(0) - total);
-    *grad_log_z = log_z != nullptr ? dc : T(0);
+    *p.grad_log_z = log_z != nullptr ? dc : T(0);
   }
   __syncthreads();
   const T through_baseline = log_z != nullptr ? T(0) : dc * inv_batch;
@@ -113,14 +122,24 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   });
 }
 
+// TB4, one thread per state element; reads the coefficients tb_coefficient_kernel wrote.
 template <typename T>
-__global__ void tb_state_grad_kernel(
-    const T* __restrict__ coefficient, const T* __restrict__ states, const T* __restrict__ fwd_mean,
-    const T* __restrict__ fwd_log_var, const T* __restrict__ bwd_mean,
-    const T* __restrict__ bwd_log_var, const bool* __restrict__ step_mask,
-    T* __restrict__ grad_states, T* __restrict__ grad_fwd_mean, T* __restrict__ grad_fwd_log_var,
-    T* __restrict__ grad_bwd_mean, T* __restrict__ grad_bwd_log_var, int64_t items, int64_t steps,
-    int64_t dim) {
+__global__ void tb_state_grad_kernel(const TbBwdParams<T> p) {
+  const T* __restrict__ coefficient = p.grad_log_reward;
+  const T* __restrict__ states = p.states;
+  const T* __restrict__ fwd_mean = p.fwd_mean;
+  const T* __restrict__ fwd_log_var = p.fwd_log_var;
+  const T* __restrict__ bwd_mean = p.bwd_mean;
+  const T* __restrict__ bwd_log_var = p.bwd_log_var;
+  const bool* __restrict__ step_mask = p.step_mask;
+  T* __restrict__ grad_states = p.grad_states;
+  T* __restrict__ grad_fwd_mean = p.grad_fwd_mean;
+  T* __restrict__ grad_fwd_log_var = p.grad_fwd_log_var;
+  T* __restrict__ grad_bwd_mean = p.grad_bwd_mean;
+  T* __restrict__ grad_bwd_log_var = p.grad_bwd_log_var;
+  const int64_t steps = p.steps;
+  const int64_t dim = p.dim;
+  const int64_t items = p.batch * (steps + 1) * dim;
   for_each_grid_item(blockIdx.x, threadIdx.x, gridDim.x, blockDim.x, items, [&](int64_t j) {
     const StateTerms terms = tb_state_terms(j, steps, dim);
     const T g = coefficient[terms.traj];
@@ -146,89 +165,58 @@ __global__ void tb_state_grad_kernel(
 }
 
 template <typename T, int kThreads>
-cudaError_t launch_log_w(const T* states, const T* fwd_mean, const T* fwd_log_var,
-                         const T* bwd_mean, const T* bwd_log_var, const T* log_reward,
-                         const bool* step_mask, T* log_w, int64_t blocks, int64_t batch,
-                         int64_t steps, int64_t dim, cudaStream_t stream) {
-  tb_log_w_kernel<T, kThreads><<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(
-      states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward, step_mask, log_w, batch,
-      steps, dim);
+cudaError_t launch_log_w(const TbFwdParams<T>& p, int64_t blocks, cudaStream_t stream) {
+  tb_log_w_kernel<T, kThreads><<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 template <typename T>
-cudaError_t launch_trajectory_balance_fwd(const T* states, const T* fwd_mean, const T* fwd_log_var,
-                                          const T* bwd_mean, const T* bwd_log_var,
-                                          const T* log_reward, const T* log_z,
-                                          const bool* step_mask, T* loss, T* log_w, int64_t batch,
-                                          int64_t steps, int64_t dim, cudaStream_t stream) {
-  const LaunchPlan plan = tb_log_w_plan(batch, steps, dim);
-  const int64_t blocks = plan.blocks;
-  if (blocks > 0) {
+cudaError_t launch_trajectory_balance_fwd(const TbFwdParams<T>& p, cudaStream_t stream) {
+  const LaunchPlan plan = tb_log_w_plan(p.batch, p.steps, p.dim);
+  if (plan.blocks > 0) {
     cudaError_t err = cudaSuccess;
     switch (plan.threads) {
       case 32:
-        err = launch_log_w<T, 32>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward,
-                                  step_mask, log_w, blocks, batch, steps, dim, stream);
+        err = launch_log_w<T, 32>(p, plan.blocks, stream);
         break;
       case 64:
-        err = launch_log_w<T, 64>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, log_reward,
-                                  step_mask, log_w, blocks, batch, steps, dim, stream);
+        err = launch_log_w<T, 64>(p, plan.blocks, stream);
         break;
       case 128:
-        err = launch_log_w<T, 128>(states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var,
-                                   log_reward, step_mask, log_w, blocks, batch, steps, dim, stream);
+        err = launch_log_w<T, 128>(p, plan.blocks, stream);
         break;
       default:
         static_assert(kThreadsPerBlock == 256, "segment_threads() returns 32, 64, 128 or 256");
-        err = launch_log_w<T, kThreadsPerBlock>(states, fwd_mean, fwd_log_var, bwd_mean,
-                                                bwd_log_var, log_reward, step_mask, log_w, blocks,
-                                                batch, steps, dim, stream);
+        err = launch_log_w<T, kThreadsPerBlock>(p, plan.blocks, stream);
         break;
     }
     if (err != cudaSuccess) return err;
   }
   // Always launched, also for an empty batch: it writes the loss (NaN).
   const LaunchPlan reduce = tb_batch_plan();
-  tb_loss_kernel<T><<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(
-      log_w, log_z, loss, batch);
+  tb_loss_kernel<T><<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t launch_trajectory_balance_bwd(const T* grad_loss, const T* grad_log_w, const T* states,
-                                          const T* fwd_mean, const T* fwd_log_var,
-                                          const T* bwd_mean, const T* bwd_log_var, const T* log_w,
-                                          const T* log_z, const bool* step_mask, T* grad_states,
-                                          T* grad_fwd_mean, T* grad_fwd_log_var, T* grad_bwd_mean,
-                                          T* grad_bwd_log_var, T* grad_log_reward, T* grad_log_z,
-                                          int64_t batch, int64_t steps, int64_t dim,
-                                          cudaStream_t stream) {
+cudaError_t launch_trajectory_balance_bwd(const TbBwdParams<T>& p, cudaStream_t stream) {
   // Always launched: it writes grad_log_z (zero for an empty batch or for VarGrad).
   const LaunchPlan reduce = tb_batch_plan();
-  tb_coefficient_kernel<T><<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(
-      grad_loss, grad_log_w, log_w, log_z, grad_log_reward, grad_log_z, batch);
+  tb_coefficient_kernel<T>
+      <<<static_cast<unsigned int>(reduce.blocks), reduce.threads, 0, stream>>>(p);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  const int64_t items = batch * (steps + 1) * dim;
-  const LaunchPlan plan = tb_state_grad_plan(batch, steps, dim);
+  const LaunchPlan plan = tb_state_grad_plan(p.batch, p.steps, p.dim);
   if (plan.blocks == 0) return cudaSuccess;
-  tb_state_grad_kernel<T><<<static_cast<unsigned int>(plan.blocks), plan.threads, 0, stream>>>(
-      grad_log_reward, states, fwd_mean, fwd_log_var, bwd_mean, bwd_log_var, step_mask,
-      grad_states, grad_fwd_mean, grad_fwd_log_var, grad_bwd_mean, grad_bwd_log_var, items, steps,
-      dim);
+  tb_state_grad_kernel<T><<<static_cast<unsigned int>(plan.blocks), plan.threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
-#define ADS_INSTANTIATE(T)                                                                        \
-  template cudaError_t launch_trajectory_balance_fwd<T>(                                          \
-      const T*, const T*, const T*, const T*, const T*, const T*, const T*, const bool*, T*, T*,  \
-      int64_t, int64_t, int64_t, cudaStream_t);                                                   \
-  template cudaError_t launch_trajectory_balance_bwd<T>(                                          \
-      const T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*,   \
-      const bool*, T*, T*, T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, cudaStream_t);
+#define ADS_INSTANTIATE(T)                                                                     \
+  template cudaError_t launch_trajectory_balance_fwd<T>(const TbFwdParams<T>&, cudaStream_t); \
+  template cudaError_t launch_trajectory_balance_bwd<T>(const TbBwdParams<T>&, cudaStream_t);
 ADS_INSTANTIATE(float)
 ADS_INSTANTIATE(double)
 #undef ADS_INSTANTIATE
