@@ -1,4 +1,4 @@
-"""Method registry: the rows of SPEC Table 1 as named presets of config overrides.
+"""Method registry: the rows of the paper's Table 1 as named presets of config overrides.
 
 A method is a dict of ``"section.field": value`` overrides applied to the defaults of
 :class:`ads_bench.config.Config`; the user's own overrides are applied after it. Methods outside the

@@ -1,4 +1,4 @@
-"""Policy networks of the generation and destruction processes (SPEC section 3).
+"""Policy networks of the generation and destruction processes (README *Training a sampler*).
 
 The architecture shared by the diffusion-sampler literature (PIS, DIS, DDS, GFlowNet samplers):
 

@@ -1,4 +1,4 @@
-"""Replay buffer of terminal states with rank-based prioritised sampling (SPEC section 3).
+"""Replay buffer of terminal states with rank-based prioritised sampling (README *Training a sampler*).
 
 Off-policy training draws terminal states ``x_T`` from this buffer and noises them back to ``t_0`` with
 the destruction process. With prioritisation, the state of reward rank ``r`` (0 = highest ``log R``)

@@ -3,7 +3,7 @@ adaptive-destruction study*): the evidence per search-space value, ``adaptive_st
 study's figures (``adaptive_study_logw_var``, ``adaptive_study_destruction_variance_T<T>``).
 
 The numbers it renders come from :mod:`_study_verdict`; the Markdown verdict table is the one the
-claims check prints too (:func:`claims.verdict_table`).
+claims check prints too (:func:`_claims_study.verdict_table`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from _claims_study import verdict_table
 from _study_verdict import REPORT_SEEDS, by_family, load_model, summary_line
-from claims import verdict_table
 
 from ads_bench.analysis.destruction import destruction_correction
 from ads_bench.analysis.runs import DIVERGED_GAP

@@ -21,10 +21,17 @@ import math
 import sys
 from pathlib import Path
 
+from _claims_study import (
+    PAPER_STUDY,
+    effect_rows,
+    load_study,
+    render_paper_study,
+    render_study,
+)
 from _common import atomic_write, write_json
 
 from ads_bench.analysis.paired import paired_differences, paired_effect, significance
-from ads_bench.analysis.tables import fmt, md_table
+from ads_bench.analysis.tables import md_table
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive at this budget"
 LEARNED = "adaptive"  # both processes learned, decoupled variances (the paper's method)
@@ -281,98 +288,6 @@ def diverged_cells(rows: list[dict]) -> list[dict]:
     ]
 
 
-#: where the paper-scale study writes (``adaptive_study.py --budget paper --out OUT/PAPER_STUDY``)
-PAPER_STUDY = "adaptive_study_paper"
-PAPER_STUDY_COMMAND = (
-    f"python reproduce/adaptive_study.py --budget paper --out results/{PAPER_STUDY}"
-)
-
-
-def load_study(out: Path) -> dict | None:
-    """``OUT/adaptive_study.json`` (issue 11's tuned comparison) if the study has been run."""
-    path = Path(out) / "adaptive_study.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def _divergence_line(rows: list[dict]) -> str:
-    """Per cell, the diverged runs of each family (the verdict's rows carry them per cell)."""
-    cells = {}
-    for r in rows:
-        if "diverged_adaptive" in r:
-            cells[(r["target"], r["steps"])] = (
-                r["diverged_adaptive"],
-                r["diverged_fixed-learnvar"],
-            )
-    if not cells:
-        return ""
-    total = [sum(c[i] for c in cells.values()) for i in (0, 1)]
-    text = ", ".join(f"{t} T={s}: {a}/{f}" for (t, s), (a, f) in cells.items())
-    return (
-        f"Diverged runs (adaptive/fixed-learnvar; counted, left out of every paired difference): "
-        f"{total[0]}/{total[1]} in all — {text}."
-    )
-
-
-def render_study(study: dict, heading: str = "1 (tuned)") -> list[str]:
-    """Claim 1 after tuning: the study's verdict on its held-out seeds, as Markdown lines."""
-    budget = study["budget"]
-    command = "python reproduce/adaptive_study.py" + (
-        "" if budget == "quick" else f" --budget {budget}"
-    )
-    lines = [
-        f"## {heading}. {study['summary']}",
-        "",
-        f"From `{command}` ({budget} budget; {study.get('compute', {}).get('worker_hours', 0):.1f} "
-        "worker-hours): each family's settings selected on seeds 0–4, effects fixed-learnvar − "
-        "adaptive on seeds 5–9 (positive = adaptive better; modes sign-flipped), full table in "
-        "`adaptive_study.md`.",
-        "",
-    ]
-    diverged = _divergence_line(study["verdict"])
-    return [*lines, *([diverged, ""] if diverged else []), verdict_table(study["verdict"]), ""]
-
-
-def render_paper_study(study: dict | None) -> list[str]:
-    """The main claim-1 verdict: the paper-scale study (25 000 iterations), or where it stands."""
-    if study is None:
-        return [
-            "## 1 (paper scale, the main verdict). Not available yet",
-            "",
-            f"The paper-scale study has not finished here: `{PAPER_STUDY_COMMAND}` (resumable; "
-            "its committed run records count as done).",
-            "",
-        ]
-    return render_study(study, "1 (paper scale, the main verdict)")
-
-
-def _ci(e: dict) -> str:
-    """An effect's 95 % interval as table text (``—`` without data)."""
-    return "—" if not e["n"] else f"[{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"
-
-
-def _effect_rows(effects: list[dict]) -> list[list[str]]:
-    return [[e["comparison"], str(e["n"]), fmt(e["mean"]), _ci(e)] for e in effects]
-
-
-def verdict_table(rows: list[dict]) -> str:
-    """The study's per-(cell, metric) verdict rows as a Markdown table (``adaptive_study.md`` too)."""
-    return md_table(
-        ["target", "T", "metric", "seeds", "mean", "95 % CI", "result"],
-        [
-            [
-                r["target"],
-                str(r["steps"]),
-                r["metric"],
-                str(r["n"]),
-                fmt(r["mean"]),
-                _ci(r),
-                r["result"],
-            ]
-            for r in rows
-        ],
-    )
-
-
 def render_claims(
     verdicts: list[dict],
     note: str = "",
@@ -382,7 +297,7 @@ def render_claims(
 ) -> str:
     """``claims.md``: ``paper`` (the paper-scale claim-1 lines, :func:`render_paper_study`) first,
     then the tuned study's verdict (``study``) and the Table 1 claims at Table 1's budget."""
-    lines = ["# Claims check (SPEC section 7)", ""]
+    lines = ["# Claims check (README *Reproducing the paper*)", ""]
     if note:
         lines += [f"_{note}_", ""]
     if diverged is not None:
@@ -403,11 +318,11 @@ def render_claims(
         lines += render_study(study, f"1 (tuned, {study['budget']} budget)")
     for i, v in enumerate(verdicts, 1):
         lines += [f"## {i}. {v['claim']} — **{v['verdict']}**", "", v["test"], ""]
-        rows = _effect_rows(v["effects"])
+        rows = effect_rows(v["effects"])
         if rows:
             lines += [md_table(["comparison", "seeds", "effect", "95 % CI"], rows), ""]
         if v.get("speed"):
-            speed = _effect_rows(v["speed"])
+            speed = effect_rows(v["speed"])
             lines += [
                 f"Convergence speed (not part of the verdict): iterations each method needs "
                 f"to come within {SPEED_TOL:g} of its own final value; positive = "

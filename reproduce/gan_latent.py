@@ -1,4 +1,4 @@
-"""GAN-latent conditional sampling (SPEC section 6): fixed vs adaptive destruction at few steps.
+"""GAN-latent conditional sampling (README *GAN-latent conditional sampling*): fixed vs adaptive destruction at few steps.
 
     python reproduce/gan_latent.py                     # quick budget: ~8 min on 2 busy cores
     python reproduce/gan_latent.py --budget smoke      # plumbing check for tests (seconds)

@@ -132,7 +132,7 @@ def render(rows: list[dict], budget, wall: float | None) -> dict[str, str]:
     if wall is not None:
         md.append(
             f"Sweep wall time: {wall / 60:.1f} min. Best value per column within each (target, T) "
-            "block in **bold**. Metrics: SPEC section 5; mean ± std over seeds.\n"
+            "block in **bold**. Metrics: README *Metrics*; mean ± std over seeds.\n"
         )
     tex = ["\\begin{tabular}{ll" + "r" * len(COLUMNS) + "}", "\\toprule"]
     tex.append(" & ".join(tex_escape(h) for h in header[:-2]) + " \\\\")

@@ -1,6 +1,6 @@
 """Targets and metrics demonstration: metric floors and a Gaussian-proposal baseline per target.
 
-For every target of SPEC section 4 this draws two independent sets of exact samples and reports
+For every target of README *Targets* this draws two independent sets of exact samples and reports
 
 - the *noise floor* of each sample metric (W2, Sinkhorn, MMD, EMC between two exact sample sets of
   size N): no sampler can be expected to score below it at that N, so Table 1 is read against it;
@@ -75,9 +75,9 @@ def _fmt(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="samples per set (SPEC: 2000)")
+    parser.add_argument("--n", type=int, default=2000, help="samples per set (the paper: 2000)")
     parser.add_argument("--seed", type=int, default=0)
-    # the SPEC section 4 targets, which have exact samples (gan-latent has none)
+    # the README *Targets* targets, which have exact samples (gan-latent has none)
     default = [name for name in ("gmm25", "gmm40", "gmm9", "funnel", "manywell") if name in TARGETS]
     parser.add_argument("--targets", nargs="+", default=default, metavar="NAME")
     parser.add_argument("--out", default="results", help="output folder")

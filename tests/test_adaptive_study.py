@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import _claims_study
 import _study_verdict as report
 import adaptive_study as study
 import pytest
@@ -93,9 +94,9 @@ def test_claims_put_the_paper_scale_verdict_first_with_its_divergence_counts(tmp
     paper = {"budget": "paper", "summary": report.summary_line(rows), "verdict": rows,
              "compute": {"runs": 10, "worker_hours": 2.5}}  # fmt: skip
     missing = claims.write_claims(tmp_path, [], "quick budget")
-    assert "Not available yet" in missing and claims.PAPER_STUDY_COMMAND in missing
-    (tmp_path / claims.PAPER_STUDY).mkdir()
-    (tmp_path / claims.PAPER_STUDY / "adaptive_study.json").write_text(json.dumps(paper))
+    assert "Not available yet" in missing and _claims_study.PAPER_STUDY_COMMAND in missing
+    (tmp_path / _claims_study.PAPER_STUDY).mkdir()
+    (tmp_path / _claims_study.PAPER_STUDY / "adaptive_study.json").write_text(json.dumps(paper))
     (tmp_path / "adaptive_study.json").write_text(json.dumps({**paper, "budget": "quick"}))
     text = (claims.write_claims(tmp_path, [], "quick budget"), (tmp_path / "claims.md").read_text())
     assert text[0] == text[1]

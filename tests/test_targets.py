@@ -1,4 +1,4 @@
-"""Tests for ads_bench.targets: each SPEC section 4 definition is checked independently.
+"""Tests for ads_bench.targets: each README *Targets* definition is checked independently.
 
 Normalisation is checked by quadrature (or importance sampling), densities against
 independent torch.distributions / numpy implementations, and exact samplers by closed-form
@@ -33,7 +33,7 @@ from ads_bench.targets.manywell import proposal_log_prob
 ALL_NAMES = ["gmm25", "gmm40", "gmm9", "funnel", "manywell"]
 DIMS = {"gmm25": 2, "gmm40": 2, "gmm9": 2, "funnel": 10, "manywell": 32}
 GMM_NAMES = ["gmm25", "gmm40", "gmm9"]
-MANYWELL_Z_A = 11784.50927  # SPEC value
+MANYWELL_Z_A = 11784.50927  # the reference value
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -1,5 +1,5 @@
 """Metrics of the GAN-latent experiment: classifier accuracy, generator quality, and the conditional
-sample statistics of SPEC section 6 (mean log c(y | G(z)), share of class y, diversity).
+sample statistics of README *GAN-latent conditional sampling* (mean log c(y | G(z)), share of class y, diversity).
 
 Every function is a pure function of tensors or of frozen modules (no training, no global RNG: the
 randomness comes from the ``generator`` argument).

@@ -1,6 +1,6 @@
 """The small networks of the GAN-latent experiment: generator G, discriminator D, classifier c.
 
-SPEC section 6: the target is p(z | y) ∝ N(z; 0, I) · c(y | G(z))^β for a generator G from a
+README *GAN-latent conditional sampling*: the target is p(z | y) ∝ N(z; 0, I) · c(y | G(z))^β for a generator G from a
 latent space R^d (d = ``latent_dim``) to 8x8 grey images and a classifier c over the ten digits.
 All three are multilayer perceptrons: on 8x8 images they train in seconds to minutes on a CPU and
 cost almost nothing inside a sampler's training loop (the target is evaluated on every batch).

@@ -36,8 +36,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ads_bench.atomic_files import atomic_save, atomic_write_json
 from ads_bench.runtime import single_threaded
-from ads_bench.store import atomic_save, atomic_write_json
 
 from .cache import PRESETS, GanTrainConfig, cache_root, get_preset, load_models, say
 from .data import Digits, load_digits

@@ -1,6 +1,6 @@
 """``trajectory_balance``: the TB / VarGrad loss of a trajectory batch, fused from kernel parameters.
 
-Training a diffusion sampler with trajectory balance (SPEC section 3) evaluates, per trajectory, the
+Training a diffusion sampler with trajectory balance (README *Training a sampler*) evaluates, per trajectory, the
 log-densities of every generation and destruction transition, sums them into the log-weight ``log w``
 and reduces the batch to a loss. This op does that in one pass from the kernels' Gaussian parameters
 (formulas TB1-TB4 of ``csrc/include/ads_bench/trajectory_balance.h``, built on G1/G2 of

@@ -1,7 +1,7 @@
 """``gaussian_logprob``: diagonal Gaussian log-density of transitions, fused.
 
 The log-probability of every transition of a diffusion sampler's trajectory, under its generation or
-destruction kernel (SPEC section 2), is a diagonal Gaussian log-density summed over coordinates. For a
+destruction kernel (README *Training a sampler*), is a diagonal Gaussian log-density summed over coordinates. For a
 trajectory batch this is one call on ``[B, T, D]`` tensors returning ``[B, T]``.
 """
 

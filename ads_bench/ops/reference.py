@@ -28,7 +28,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 def gaussian_logprob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """Diagonal Gaussian log-density, summed over the last dimension (formula G1 of
-    ``csrc/include/ads_bench/gaussian.h``; SPEC section 2)::
+    ``csrc/include/ads_bench/gaussian.h``; README *Training a sampler*)::
 
         log N(x; mean, diag(exp(log_var))) = -1/2 * sum_d [(x-mean)^2 exp(-log_var) + log_var + log 2pi]
 

@@ -1,4 +1,4 @@
-"""Published numbers of earlier work, carried into the package as facts (SPEC section 8).
+"""Published numbers of earlier work, carried into the package as facts (README *Reproducing the paper*).
 
 ``sendera2024_table1.csv``: *Improved off-policy training of diffusion samplers* (Sendera et al.,
 NeurIPS 2024), Table 1 / C.1: T = 100 steps, pinned prior with fixed Brownian-bridge destruction,

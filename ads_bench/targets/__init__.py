@@ -1,4 +1,4 @@
-"""Unnormalised target densities with exact samples and log Z (SPEC section 4).
+"""Unnormalised target densities with exact samples and log Z (README *Targets*).
 
 Each target defines ``p(x) = exp(log_prob(x)) / Z`` on R^d; ``log R(x) = log_prob(x)``.
 
@@ -12,7 +12,7 @@ funnel   10   x_0 ~ N(0, 3^2), x_{1..9} | x_0 ~ N(0, e^{x_0} I)                0
 manywell 32   16 blocks -a^4 + 6a^2 + a/2 - b^2/2; a at even, b at odd indices 164.69568
 ======== ==== ================================================================ ===========
 
-and ``gan-latent`` (d = 32 by default; SPEC section 6): p(z | y) ∝ N(z; 0, I) c(y | G(z))^β for a
+and ``gan-latent`` (d = 32 by default; README *GAN-latent conditional sampling*): p(z | y) ∝ N(z; 0, I) c(y | G(z))^β for a
 digits GAN's generator G and a classifier c, no exact samples, log Z unknown; options by name, e.g.
 ``gan-latent:y=7,beta=2`` (:mod:`ads_bench.targets.gan_latent`).
 

@@ -1,6 +1,6 @@
 """Adapters turning user-supplied densities into :class:`~ads_bench.targets.base.Target`.
 
-Two kinds of user input are supported (SPEC section 4, "custom targets"):
+Two kinds of user input are supported (README *Targets*, "custom targets"):
 
 * a *duck-typed object* with ``dim`` and ``log_prob`` (and optionally ``sample`` and
   ``log_z``), e.g. a class from another code base;

@@ -4,7 +4,7 @@ Every benchmark target is an unnormalised density on R^d,
 
     p(x) = exp(log_prob(x)) / Z,        log R(x) = log_prob(x),
 
-(SPEC section 4). A :class:`Target` is a :class:`torch.nn.Module`, so constant tensors
+(README *Targets*). A :class:`Target` is a :class:`torch.nn.Module`, so constant tensors
 such as mixture means are registered as buffers and follow ``.to(device)`` / ``.double()``.
 
 Shape and dtype conventions (shared by all subclasses):

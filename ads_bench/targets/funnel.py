@@ -1,6 +1,6 @@
 """Neal's funnel (normalised, log Z = 0).
 
-SPEC section 4 / Neal (2003), "Slice sampling": in d = 10 dimensions,
+README *Targets*; Neal (2003), "Slice sampling": in d = 10 dimensions,
 
     x_0 ~ N(0, 3^2),        x_i | x_0 ~ N(0, exp(x_0))   for i = 1, ..., d - 1,
 

@@ -1,6 +1,6 @@
 """Isotropic Gaussian mixture targets (normalised, log Z = 0).
 
-SPEC section 4 definitions:
+README *Targets* definitions:
 
 * ``gmm25`` (d = 2): equal-weight mixture of 25 Gaussians with means on the grid
   {-10, -5, 0, 5, 10}^2 and covariance 0.3 I -- the 25-mode benchmark of Sendera et al.

@@ -1,6 +1,6 @@
 """ManyWell: a product of independent 2-D double-well densities (unnormalised).
 
-SPEC section 4, after Noé et al. (2019), "Boltzmann generators", as used by Midgley et al.
+README *Targets*, after Noé et al. (2019), "Boltzmann generators", as used by Midgley et al.
 (2023, FAB) and later diffusion-sampler benchmarks: d = 32 = 16 independent blocks, each
 
     log R(a, b) = -a^4 + 6 a^2 + a / 2 - b^2 / 2.
@@ -41,7 +41,7 @@ __all__ = [
     "sample_double_well",
 ]
 
-#: int exp(-a^4 + 6 a^2 + a/2) da over R (SPEC value 11784.50927).
+#: int exp(-a^4 + 6 a^2 + a/2) da over R (value 11784.50927).
 DOUBLE_WELL_Z = 11784.509265127823
 DOUBLE_WELL_LOG_Z = math.log(DOUBLE_WELL_Z)
 

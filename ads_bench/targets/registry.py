@@ -81,7 +81,7 @@ for _name, _factory in (
 
 @register_target("gan-latent")
 def _gan_latent(**options: Any) -> Target:
-    """SPEC section 6 (:mod:`ads_bench.targets.gan_latent`); trains/loads its models only when built."""
+    """README *GAN-latent conditional sampling* (:mod:`ads_bench.targets.gan_latent`); trains/loads its models only when built."""
     from .gan_latent import gan_latent
 
     return gan_latent(**options)
