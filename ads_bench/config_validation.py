@@ -73,9 +73,9 @@ def check_values(cfg: Config) -> None:
     """Ranges of every field, then the combinations, then what needs an import or the machine."""
     from ads_bench.objectives import OBJECTIVES
     from ads_bench.ops._dispatch import IMPLS
+    from ads_bench.runtime import DTYPES
     from ads_bench.sampler import BACKBONES
     from ads_bench.schemes import PRIORS, get_scheme
-    from ads_bench.training import _DTYPES
     from ads_bench.transition import DESTRUCTIONS
 
     s, t, e = cfg.sampler, cfg.train, cfg.eval
@@ -123,7 +123,7 @@ def check_values(cfg: Config) -> None:
         (t.replay_capacity >= 1, "train.replay_capacity", ">= 1", t.replay_capacity),
         (_positive(t.replay_k), "train.replay_k", pos, t.replay_k),
         (t.impl in IMPLS, "train.impl", _choices(IMPLS), t.impl),
-        (t.dtype in _DTYPES, "train.dtype", _choices(_DTYPES), t.dtype),
+        (t.dtype in DTYPES, "train.dtype", _choices(DTYPES), t.dtype),
         (t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)",
          t.checkpoint_every),
         # eval
