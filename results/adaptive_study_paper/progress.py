@@ -2,6 +2,8 @@
 import json, sys, collections
 from pathlib import Path
 
+from ads_bench.store import RunDir
+
 root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent)
 rows = collections.defaultdict(lambda: {"ok": 0, "div": 0, "fail": 0, "groups": {}})
 for d in sorted((root / "runs").iterdir()):
@@ -9,12 +11,12 @@ for d in sorted((root / "runs").iterdir()):
     it = cfg["train"]["iterations"]
     key = (cfg["method"], it, cfg["target"], cfg["sampler"]["steps"])
     row = rows[key]
-    if (d / "result.json").exists():
+    status = RunDir(d).status()  # the store's own rule: done / diverged / failed / partial
+    if status == "done":
         row["ok"] += 1
         t = json.loads((d / "result.json").read_text())["timing"]["train_seconds"]
-    elif (d / "error.json").exists():
-        err = json.loads((d / "error.json").read_text())
-        row["div" if err.get("kind") in ("diverged", "nonfinite", "non-finite") else "fail"] += 1
+    elif status in ("diverged", "failed"):
+        row["div" if status == "diverged" else "fail"] += 1
         t = 0.0
     else:
         continue
